@@ -1,0 +1,117 @@
+"""From a data config to train/val/test arrays: load -> window -> split -> imbalance -> z-score.
+
+This is the only place that order is written down; the training recipe and every stage call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from hartune.data.datasets import DATASETS, DatasetConfig, load_recordings
+from hartune.data.imbalance import ImbalanceConfig, subsample
+from hartune.data.splits import SPLITS, SplitConfig
+from hartune.data.windows import WindowConfig, Windows, make_windows
+
+# Discriminated unions built from the registries: `name` picks the dataset, `kind` the split, and an
+# unknown one is rejected with the list of valid names.
+AnyDataset = DATASETS.union("name")
+AnySplit = SPLITS.union("kind")
+
+
+class DataConfig(BaseModel):
+    """Everything that decides which windows a model sees."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: AnyDataset = Field(default_factory=lambda: DATASETS.get("watch")())  # type: ignore[valid-type]
+    window: WindowConfig = WindowConfig()
+    split: AnySplit = Field(default_factory=lambda: SPLITS.get("holdout")())  # type: ignore[valid-type]
+    imbalance: ImbalanceConfig | None = None
+    normalize: Literal["zscore", "none"] = "zscore"
+
+
+@dataclass(frozen=True)
+class Part:
+    x: np.ndarray  # (N, T, C) float32, normalised
+    y: np.ndarray  # (N,) int64
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    train: Part
+    val: Part
+    test: Part
+    mean: np.ndarray  # (C,) fitted on the training split only
+    std: np.ndarray  # (C,)
+    class_names: tuple[str, ...]
+    channel_names: tuple[str, ...]
+    fingerprint: str  # sha256 of the windows, labels and split: what the model actually saw
+    leaky_split: bool
+    info: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_channels(self) -> int:
+        return self.train.x.shape[2]
+
+    @property
+    def window(self) -> int:
+        return self.train.x.shape[1]
+
+
+def zscore_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std over all windows and time steps of (N, T, C); std floored at 1e-8."""
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    return flat.mean(0).astype(np.float32), np.maximum(flat.std(0), 1e-8).astype(np.float32)
+
+
+def fingerprint(parts: dict[str, Windows]) -> str:
+    h = hashlib.sha256()
+    for name in ("train", "val", "test"):
+        w = parts[name]
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(w.x).tobytes())
+        h.update(w.y.tobytes())
+        h.update(w.subject.tobytes())
+    return h.hexdigest()
+
+
+def prepare(cfg: DataConfig) -> PreparedData:
+    """Deterministic: the same config gives the same arrays and fingerprint."""
+    rec = load_recordings(cfg.dataset)
+    windows = make_windows(rec, cfg.window)
+    idx = cfg.split.assign(windows.subject, windows.y)
+    train_idx = idx.train
+    if cfg.imbalance is not None:
+        train_idx = train_idx[subsample(windows.y[train_idx], cfg.imbalance, rec.class_names)]
+    parts = {"train": windows.take(train_idx), "val": windows.take(idx.val), "test": windows.take(idx.test)}
+    if cfg.normalize == "zscore":
+        mean, std = zscore_stats(parts["train"].x)
+    else:
+        c = rec.num_channels
+        mean, std = np.zeros(c, np.float32), np.ones(c, np.float32)
+
+    def part(w: Windows) -> Part:
+        return Part(((w.x - mean) / std).astype(np.float32), w.y)
+
+    counts = {k: np.bincount(w.y, minlength=rec.num_classes).tolist() for k, w in parts.items()}
+    return PreparedData(
+        train=part(parts["train"]),
+        val=part(parts["val"]),
+        test=part(parts["test"]),
+        mean=mean,
+        std=std,
+        class_names=rec.class_names,
+        channel_names=rec.channel_names,
+        fingerprint=fingerprint(parts),
+        leaky_split=type(cfg.split).leaky,
+        info={**idx.info, "class_counts": counts, "windows": {k: len(w) for k, w in parts.items()}},
+    )

@@ -1,0 +1,160 @@
+"""Named splits of windows into train / validation / test.
+
+Subject splits (``holdout``, ``loso``, ``kfold``) never put one subject on two sides. ``random`` is the
+paper-style window split: allowed, but marked ``leaky`` because a subject's windows land on both sides.
+A split's own ``seed`` fixes its partition, so training seeds vary the model, not the split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hartune.data.base import DataError
+from hartune.registry import Registry
+
+
+@dataclass(frozen=True)
+class SplitIndices:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    info: dict[str, object] = field(default_factory=dict)  # subjects per side, fold, ...
+
+
+class SplitConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    seed: int = Field(0, description="fixes the partition; independent of the training seed")
+    leaky: ClassVar[bool] = False
+
+    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
+        """``subject`` and ``y`` are per window, (N,)."""
+        raise NotImplementedError
+
+    def num_folds(self, subjects: np.ndarray) -> int:
+        return 1
+
+
+SPLITS: Registry[type[SplitConfig]] = Registry("split")
+
+
+def register_split(cls: type[SplitConfig]) -> type[SplitConfig]:
+    SPLITS.register(cls.model_fields["kind"].annotation.__args__[0])(cls)
+    return cls
+
+
+def _by_subjects(
+    subject: np.ndarray, test: list[int], val: list[int], **info: object
+) -> SplitIndices:
+    all_s = sorted(set(subject.tolist()))
+    for side, chosen in (("test", test), ("val", val)):
+        missing = sorted(set(chosen) - set(all_s))
+        if missing:
+            raise DataError(f"split {side} subjects {missing} do not exist; accepted: {all_s}")
+    if set(test) & set(val):
+        raise DataError(f"split subjects {sorted(set(test) & set(val))} are both test and val")
+    train = sorted(set(all_s) - set(test) - set(val))
+    if not train or not test or not val:
+        raise DataError(
+            f"split leaves train={train} val={sorted(val)} test={sorted(test)}; each needs a subject"
+        )
+    idx = {s: np.flatnonzero(np.isin(subject, v)) for s, v in (("tr", train), ("va", val), ("te", test))}
+    info = {"train_subjects": train, "val_subjects": sorted(val), "test_subjects": sorted(test), **info}
+    return SplitIndices(idx["tr"], idx["va"], idx["te"], info)
+
+
+@register_split
+class HoldoutSplit(SplitConfig):
+    """Fixed subject hold-out: named test/val subjects, or ``n_test``/``n_val`` drawn with ``seed``."""
+
+    kind: Literal["holdout"] = "holdout"
+    test_subjects: list[int] | None = None
+    val_subjects: list[int] | None = None
+    n_test: int = Field(2, ge=1)
+    n_val: int = Field(1, ge=1)
+
+    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
+        order = np.random.default_rng(self.seed).permutation(sorted(set(subject.tolist()))).tolist()
+        test = self.test_subjects or [s for s in order if s not in (self.val_subjects or [])][: self.n_test]
+        val = self.val_subjects or [s for s in order if s not in test][: self.n_val]
+        return _by_subjects(subject, list(test), list(val))
+
+
+@register_split
+class LOSOSplit(SplitConfig):
+    """Leave-one-subject-out: fold i tests the i-th subject (sorted); the next ``n_val`` validate."""
+
+    kind: Literal["loso"] = "loso"
+    fold: int = Field(0, ge=0)
+    n_val: int = Field(1, ge=1)
+
+    def num_folds(self, subjects: np.ndarray) -> int:
+        return len(set(subjects.tolist()))
+
+    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
+        all_s = sorted(set(subject.tolist()))
+        if self.fold >= len(all_s):
+            raise DataError(f"split.fold={self.fold}: accepted 0..{len(all_s) - 1} (one per subject)")
+        val = [all_s[(self.fold + 1 + i) % len(all_s)] for i in range(self.n_val)]
+        return _by_subjects(subject, [all_s[self.fold]], val, fold=self.fold)
+
+
+@register_split
+class KFoldSplit(SplitConfig):
+    """k-fold by subject: subjects shuffled with ``seed`` into k groups; fold i tests group i."""
+
+    kind: Literal["kfold"] = "kfold"
+    k: int = Field(5, ge=2)
+    fold: int = Field(0, ge=0)
+    n_val: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> KFoldSplit:
+        if self.fold >= self.k:
+            raise ValueError(f"fold={self.fold} must be < k={self.k}")
+        return self
+
+    def num_folds(self, subjects: np.ndarray) -> int:
+        return self.k
+
+    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
+        all_s = np.random.default_rng(self.seed).permutation(sorted(set(subject.tolist()))).tolist()
+        if self.k > len(all_s):
+            raise DataError(f"split.k={self.k} exceeds the {len(all_s)} subjects")
+        groups = np.array_split(np.array(all_s), self.k)
+        test = groups[self.fold].tolist()
+        rest = [s for s in all_s if s not in test]
+        return _by_subjects(subject, test, rest[: self.n_val], fold=self.fold)
+
+
+@register_split
+class RandomWindowSplit(SplitConfig):
+    """The paper-style random split of windows, stratified by class. Leaky: subjects straddle sides."""
+
+    kind: Literal["random"] = "random"
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    leaky: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _fractions(self) -> RandomWindowSplit:
+        if self.test_fraction + self.val_fraction >= 1:
+            raise ValueError("test_fraction + val_fraction must be < 1")
+        return self
+
+    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
+        rng = np.random.default_rng(self.seed)
+        parts: dict[str, list[np.ndarray]] = {"tr": [], "va": [], "te": []}
+        for c in np.unique(y):
+            idx = rng.permutation(np.flatnonzero(y == c))
+            n_te, n_va = round(len(idx) * self.test_fraction), round(len(idx) * self.val_fraction)
+            parts["te"].append(idx[:n_te])
+            parts["va"].append(idx[n_te : n_te + n_va])
+            parts["tr"].append(idx[n_te + n_va :])
+        tr, va, te = (np.sort(np.concatenate(parts[k])) for k in ("tr", "va", "te"))
+        return SplitIndices(tr, va, te, {"leaky_split": True})

@@ -1,0 +1,110 @@
+"""The one classifier interface, the model registry and its factory.
+
+Every classifier takes windows ``(B, T, C)`` and returns logits ``(B, K)``; ``features`` returns the
+penultimate representation ``(B, D)`` used for t-SNE and the Appendix-B distances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from hartune.registry import ConfigError, Registry, validate_config
+
+
+class ModelConfig(BaseModel):
+    """Base of every model family's typed knobs. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HARClassifier(nn.Module):
+    """Base class: subclasses build ``self.head`` and implement ``features``."""
+
+    head: nn.Module
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, D) penultimate features."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # (B, K)
+
+
+class Normalized(nn.Module):
+    """A classifier with its per-channel z-score kept inside, so it accepts raw windows.
+
+    ``mean``/``std`` are buffers fitted on the training split only; they travel with the state dict.
+    """
+
+    def __init__(self, model: HARClassifier, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", mean.reshape(1, 1, -1).clone())  # (1, 1, C)
+        self.register_buffer("std", std.reshape(1, 1, -1).clone())
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(self.normalize(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self.normalize(x))
+
+
+Builder = Callable[[int, int, int, Any], HARClassifier]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    config_cls: type[ModelConfig]
+    builder: Builder  # (in_channels, num_classes, window, config) -> model
+    defaults: dict[str, Any]  # a named variant's preset knobs, e.g. spatial_attention=False
+    doc: str
+
+
+MODELS: Registry[ModelEntry] = Registry("model")
+
+
+def register_model(
+    name: str, config_cls: type[ModelConfig], **defaults: Any
+) -> Callable[[Builder], Builder]:
+    """Register ``builder`` under ``name``; ``defaults`` make it a named paper variant."""
+
+    def deco(builder: Builder) -> Builder:
+        MODELS.register(name)(ModelEntry(config_cls, builder, dict(defaults), builder.__doc__ or ""))
+        return builder
+
+    return deco
+
+
+class ModelConfigError(ConfigError):
+    """Bad knobs for a model; the message names the key, value and what is accepted."""
+
+
+def model_config(name: str, **params: Any) -> ModelConfig:
+    """Validate ``params`` for model ``name`` (after its variant defaults) into its typed config."""
+    entry = MODELS.get(name)
+    try:
+        return validate_config(entry.config_cls, {**entry.defaults, **params}, prefix=name)
+    except ConfigError as e:
+        raise ModelConfigError(f"model {e}") from None
+
+
+def create_model(
+    name: str, *, in_channels: int, num_classes: int, window: int, **params: Any
+) -> HARClassifier:
+    """The one factory: ``create_model('usad', in_channels=6, num_classes=7, window=100)``."""
+    cfg = model_config(name, **params)
+    return MODELS.get(name).builder(in_channels, num_classes, window, cfg)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (what the paper's Table 5 counts)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,107 @@
+"""Build-by-name registries: one per component kind (models, losses, datasets, splits, stages...).
+
+Each registry maps a name to a builder. An unknown name raises ``UnknownNameError`` whose message
+lists every valid name, so a typo in a spec surfaces as one readable line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+T = TypeVar("T")
+C = TypeVar("C", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A bad value in a typed config: one line naming the key path, the value and what is accepted."""
+
+
+def describe_error(e: ValidationError, prefix: str = "") -> str:
+    """The first pydantic error as ``key.path=value: what is accepted``."""
+    err = e.errors()[0]
+    parts = [prefix] if prefix else []
+    for p in err["loc"]:
+        if isinstance(p, int):
+            parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
+        else:
+            parts.append(str(p))
+    key = ".".join(parts) or "<root>"
+    value = err.get("input")
+    shown = "" if isinstance(value, Mapping) or err["type"] == "missing" else f"={value!r}"
+    return f"{key}{shown}: {err['msg']}"
+
+
+def validate_config(cls: type[C], params: Mapping[str, Any], prefix: str = "") -> C:
+    """Build ``cls(**params)``; on failure raise ``ConfigError`` with one readable line."""
+    try:
+        return cls.model_validate(dict(params))
+    except ValidationError as e:
+        raise ConfigError(describe_error(e, prefix)) from None
+
+
+class UnknownNameError(KeyError):
+    """A name that no registry entry carries. ``str()`` gives the one-line message."""
+
+    def __init__(self, kind: str, name: object, valid: list[str]) -> None:
+        self.kind, self.name, self.valid = kind, name, valid
+        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(valid)}")
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise
+        return self.args[0]
+
+
+class Registry(Generic[T]):
+    """A named table of builders of one kind.
+
+    >>> MODELS = Registry("model")
+    >>> @MODELS.register("cnn")
+    ... def build_cnn(**kw): ...
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def deco(obj: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = obj
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            raise UnknownNameError(self.kind, name, self.names()) from None
+
+    def union(self, discriminator: str) -> Any:
+        """A pydantic discriminated union of the registered config classes, keyed by ``discriminator``.
+
+        Built when called: register every entry before the config that uses it is defined.
+        """
+        from typing import Annotated, Union
+
+        from pydantic import Field
+
+        members = tuple(self._entries[n] for n in self.names())
+        if len(members) == 1:
+            return members[0]
+        return Annotated[Union[members], Field(discriminator=discriminator)]  # noqa: UP007
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)

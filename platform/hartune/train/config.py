@@ -1,0 +1,64 @@
+"""Typed configs of one training run: what the recipe needs, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hartune.data import DataConfig
+from hartune.losses import LOSSES
+from hartune.models import MODELS, model_config
+
+AnyLoss = LOSSES.union("name")
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    lr_schedule: Literal["cosine", "step", "none"] = "cosine"
+    step_size: int = Field(10, ge=1, description="epochs between decays of the 'step' schedule")
+    step_gamma: float = Field(0.1, gt=0, le=1)
+    grad_clip: float | None = Field(None, gt=0, description="max global gradient norm")
+    # The best epoch is chosen on this validation metric (maximised; 'loss' is minimised).
+    select_metric: Literal[
+        "f1_macro", "accuracy", "gmean", "auc_macro", "f1_weighted", "loss"
+    ] = "f1_macro"
+    patience: int | None = Field(None, ge=1, description="stop after this many epochs without gain")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads; None keeps torch's")
+
+
+class ModelSpec(BaseModel):
+    """``{name: usad, dropout: 0.2, ...}``: the name picks a registered model, the rest are its knobs."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = "usad"
+
+    @model_validator(mode="after")
+    def _known(self) -> ModelSpec:
+        MODELS.get(self.name)  # unknown name -> lists the valid ones
+        model_config(self.name, **self.params)
+        return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class RunConfig(BaseModel):
+    """One training run: data x model x loss x optimisation x seed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: DataConfig = DataConfig()
+    model: ModelSpec = ModelSpec()
+    loss: AnyLoss = Field(default_factory=lambda: LOSSES.get("ce")())  # type: ignore[valid-type]
+    train: TrainConfig = TrainConfig()
+    seed: int = 0
