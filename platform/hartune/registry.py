@@ -19,19 +19,32 @@ class ConfigError(ValueError):
     """A bad value in a typed config: one line naming the key path, the value and what is accepted."""
 
 
-def describe_error(e: ValidationError, prefix: str = "") -> str:
-    """The first pydantic error as ``key.path=value: what is accepted``."""
+def describe_error(e: ValidationError, prefix: str = "", root: Any = None) -> str:
+    """The first pydantic error as one line: ``key.path=value: what is accepted``.
+
+    With ``root`` (the validated input), discriminated-union tags that pydantic inserts into the
+    location (``stages.2.grid.variants``) are dropped, so the path is the one the user wrote.
+    """
     err = e.errors()[0]
-    parts = [prefix] if prefix else []
+    parts: list[str] = [prefix] if prefix else []
+    node = root
     for p in err["loc"]:
+        if root is not None:
+            if isinstance(node, Mapping) and p in node:
+                node = node[p]
+            elif isinstance(node, list) and isinstance(p, int) and p < len(node):
+                node = node[p]
+            else:
+                continue  # a union tag or a validator's synthetic location: not in the input
         if isinstance(p, int):
             parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
         else:
             parts.append(str(p))
     key = ".".join(parts) or "<root>"
     value = err.get("input")
-    shown = "" if isinstance(value, Mapping) or err["type"] == "missing" else f"={value!r}"
-    return f"{key}{shown}: {err['msg']}"
+    shown = "" if isinstance(value, (Mapping, list)) or err["type"] == "missing" else f"={value!r}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{key}{shown}: {msg}"
 
 
 def validate_config(cls: type[C], params: Mapping[str, Any], prefix: str = "") -> C:
@@ -39,7 +52,7 @@ def validate_config(cls: type[C], params: Mapping[str, Any], prefix: str = "") -
     try:
         return cls.model_validate(dict(params))
     except ValidationError as e:
-        raise ConfigError(describe_error(e, prefix)) from None
+        raise ConfigError(describe_error(e, prefix, root=dict(params))) from None
 
 
 class UnknownNameError(KeyError):

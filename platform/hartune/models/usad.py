@@ -194,7 +194,9 @@ class TemporalAttention(nn.Module):
     live in ``SplitAttention1d``; see the module docstring for why this is a separate gate.
     """
 
-    def __init__(self, channels: int, cardinality: int, reduction: int = 4, min_inter_channels: int = 32) -> None:
+    def __init__(
+        self, channels: int, cardinality: int, reduction: int = 4, min_inter_channels: int = 32
+    ) -> None:
         super().__init__()
         inter = _inter_channels(channels, reduction, min_inter_channels, cardinality)
         self.fc1 = nn.Conv1d(channels, inter, 1, groups=cardinality)
@@ -215,7 +217,9 @@ class SplitAttentionBlock(nn.Module):
     def __init__(self, width: int, kernel_size: int, cfg: USADConfig) -> None:
         super().__init__()
         K, r, floor = cfg.cardinality, cfg.reduction, cfg.min_inter_channels
-        self.splat = SplitAttention1d(width, width, kernel_size, 1, K, cfg.radix, r, floor)
+        self.splat = SplitAttention1d(
+            width, width, kernel_size, cardinality=K, radix=cfg.radix, reduction=r, min_inter_channels=floor
+        )
         self.spatial = SpatialAttention(cfg.spatial_kernel_size) if cfg.spatial_attention else nn.Identity()
         self.temporal = TemporalAttention(width, K, r, floor) if cfg.temporal_attention else nn.Identity()
         # 1x1 mixes the cardinal groups that the grouped split conv kept apart (ResNeSt's conv3).

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hartune.data import Part, PreparedData, prepare
+from hartune.data import PreparedData, prepare
 from hartune.models import Normalized, count_parameters, create_model
 from hartune.train.config import RunConfig
 from hartune.train.metrics import classification_metrics
@@ -133,6 +133,8 @@ class Recipe:
         total, correct, terms_sum = 0.0, 0, {}
         for start in range(0, n, bs):
             idx = order[start : start + bs]
+            if len(idx) < 2:
+                continue  # BatchNorm over pooled (B, C, 1) descriptors needs two samples in train mode
             x, y = self.train_x[idx], self.train_y[idx]  # (B, T, C), (B,)
             logits = self.model(x)  # (B, K)
             out = self.loss_fn(logits, y)
