@@ -65,6 +65,108 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_gpus(address: str | None, quiet: bool) -> float:
+    if address:
+        import ray
+
+        from hartune.tune.runner import init_ray
+
+        init_ray(address, quiet)
+        return float(ray.cluster_resources().get("GPU", 0))
+    import torch
+
+    return float(torch.cuda.device_count())
+
+
+def _checked(args: argparse.Namespace):  # -> (spec, path, hash, uri, trials)
+    """Validation in full before any compute or tracking write: the spec, the store, the data."""
+    from pathlib import Path
+
+    from hartune.spec import check_spec, load_spec
+    from hartune.tracking import check_reachable, resolve_uri
+
+    path = Path(args.spec)
+    spec, digest = load_spec(path)
+    if getattr(args, "stage", None):
+        spec.stage(args.stage)
+    uri = resolve_uri(spec.tracking.uri)
+    check_reachable(uri)
+    trials = check_spec(spec, path, _cluster_gpus(getattr(args, "address", None), True))
+    return spec, path, digest, uri, trials
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    spec, path, _, uri, trials = _checked(args)
+    print(f"{path}: valid; {len(spec.stages)} stages, {trials} trials; tracking {uri}")
+    return 0
+
+
+def print_plan(spec, base_dir) -> None:  # noqa: ANN001
+    for st in spec.stages:
+        n = st.trial_count(spec, base_dir)
+        src = f" from {st.from_stage}" if st.from_stage else ""
+        print(f"stage {st.name} ({st.kind}{src}): {n} trials, metric {st.metric} ({st.mode})")
+        for variant in st.overlays(base_dir):
+            print(f"  {variant}: datasets {', '.join(st.dataset_keys(spec))}; seeds {st.seed_list(spec)}")
+        if st.kind == "search":
+            print(f"  sampler {st.sampler} (seed {st.sampler_seed}); space: {st.space}; "
+                  f"scheduler: {st.scheduler.name if st.scheduler else 'none'}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    from hartune.tracking import ui_command
+    from hartune.tune.runner import SpecRunner
+
+    spec, path, digest, uri, trials = _checked(args)
+    if args.stage:
+        spec = spec.model_copy(update={"stages": [s for s in spec.stages if s.name == args.stage or s.name in _needs(spec, args.stage)]})
+    if args.dry_run:
+        print_plan(spec, path.parent)
+        print(f"total: {sum(s.trial_count(spec, path.parent) for s in spec.stages)} trials")
+        return 0
+    t0 = time.perf_counter()
+    summary = SpecRunner(spec, path, digest, uri, quiet=args.quiet).run(address=args.address)
+    print(f"\n{spec.name}: done in {time.perf_counter() - t0:.0f}s; experiment {spec.experiment()!r}, "
+          f"parent run {summary.parent_run_id}")
+    for s in summary.stages:
+        c = s.counts
+        best = f"best {s.best.label} ({spec.stage(s.name).metric} {s.best.value:.4f})" if s.best else "no finished trial"
+        print(f"  stage {s.name}: {c['finished']} finished, {c['stopped']} stopped early, {c['failed']} failed; {best}")
+    print(f"open the results: {ui_command(uri)}")
+    return 0
+
+
+def _needs(spec, name: str) -> set[str]:  # noqa: ANN001
+    need, st = set(), spec.stage(name)
+    while st.from_stage:
+        need.add(st.from_stage)
+        st = spec.stage(st.from_stage)
+    return need
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from hartune.tracking import resolve_uri
+    from hartune.tracking import runs as R
+
+    uri = resolve_uri(args.uri)
+    c = R.client(uri)
+    for exp in c.search_experiments():
+        parents = c.search_runs([exp.experiment_id], f"tags.`{R.LEVEL_TAG}` = 'run'", order_by=["start_time DESC"])
+        if not parents:
+            continue
+        print(f"{exp.name}  ({len(parents)} runs)")
+        for p in parents[: args.last]:
+            print(f"  run {p.info.run_id[:8]}  {p.info.status:<8}  spec {p.data.tags.get('hartune.spec_hash', '')[:8]}")
+            stages = c.search_runs([exp.experiment_id], f"tags.`{R.PARENT}` = '{p.info.run_id}'", order_by=["start_time ASC"])
+            for st in stages:
+                best = {k: v for k, v in st.data.metrics.items() if k.startswith("best_")}
+                shown = ", ".join(f"{k.removeprefix('best_')} {v:.4f}" for k, v in best.items()) or "-"
+                print(f"    stage {st.info.run_name:<16} best {st.data.tags.get('hartune.best', '-')}: {shown}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hartune", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -85,16 +187,34 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser("run", help="run a spec's stages through Ray Tune, tracked in MLflow")
+    r.add_argument("spec")
+    r.add_argument("--stage", help="run only this stage (and the stages it starts from)")
+    r.add_argument("--dry-run", action="store_true", help="print the trial plan and count, run nothing")
+    r.add_argument("--quiet", action="store_true", help="no progress table (CI)")
+    r.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="validate a spec, its search spaces, data and tracking store")
+    v.add_argument("spec")
+    v.set_defaults(func=cmd_validate)
+
+    ls = sub.add_parser("ls", help="experiments, their stages and the best result of each")
+    ls.add_argument("--uri", help="tracking URI (default: sqlite:///mlflow.db here)")
+    ls.add_argument("--last", type=int, default=3, help="runs per experiment")
+    ls.set_defaults(func=cmd_ls)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from hartune.data import DataError
+    from hartune.spec import SpecError
 
     try:
         return args.func(args)
-    except (ConfigError, UnknownNameError, DataError) as e:
+    except (ConfigError, UnknownNameError, DataError, SpecError) as e:
         print(f"hartune: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

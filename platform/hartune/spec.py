@@ -1,0 +1,213 @@
+"""The experiment spec: YAML -> typed configs, fully validated before Ray starts a single trial.
+
+A spec names ``datasets`` (each a data config plus its training settings), ``models``, ``seeds``,
+``tracking``, ``resources``, a concurrency limit and ``stages``. A trial's run config is the deep merge
+``dataset entry <- spec loss <- stage base (from_stage best) <- variant overlay <- sampled point``.
+Every error is one line: ``FILE: key.path=value: what is accepted``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hartune.data import DataConfig, DataError, prepare
+from hartune.registry import ConfigError, UnknownNameError, validate_config
+from hartune.train import ModelSpec, RunConfig, TrainConfig
+from hartune.tune.stages import AnyStage, StageConfig
+
+
+class SpecError(ValueError):
+    """A spec that cannot run; ``str()`` is the one line shown to the user."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrackingConfig(Strict):
+    # None = MLflow 3's own default: a SQLite store ``mlflow.db`` in the working directory.
+    uri: str | None = None
+    experiment: str | None = Field(None, description="default: the spec's name")
+    log_models: Literal["best", "all", "none"] = "best"
+    # Where Optuna studies persist (optuna-dashboard can read them); None keeps them in memory.
+    optuna_storage: str | None = None
+
+
+class ResourcesConfig(Strict):
+    """Per trial. Fractional GPUs are logical: Ray packs trials onto one GPU before the next."""
+
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+
+class DatasetEntry(DataConfig):
+    """A data config plus the training settings that belong to this dataset (window, epochs, lr...)."""
+
+    train: dict[str, Any] = Field(default_factory=dict)
+
+
+class Spec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    datasets: dict[str, DatasetEntry] = Field(min_length=1)
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    loss: dict[str, Any] = Field(default_factory=lambda: {"name": "ce"})
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    tracking: TrackingConfig = TrackingConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    max_concurrent: int = Field(2, ge=1, description="trials running at once")
+    retries: int = Field(0, ge=0, description="re-runs of a failed trial before it counts as failed")
+    # Ray Tune's experiment folder (checkpoints, resume state). A cluster needs shared storage here.
+    storage: str = ".hartune/ray"
+    stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _models_list(cls, data: Any) -> Any:
+        """``models: [cnn, usad]`` is shorthand for ``{cnn: {name: cnn}, usad: {name: usad}}``."""
+        if isinstance(data, Mapping) and isinstance(data.get("models"), list):
+            data = {**data, "models": {m: {"name": m} for m in data["models"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _stage_references(self) -> Spec:
+        seen: list[str] = []
+        for i, st in enumerate(self.stages):
+            if st.name in seen:
+                raise ValueError(f"stages[{i}].name={st.name!r} is used twice")
+            if st.from_stage is not None and st.from_stage not in seen:
+                raise ValueError(
+                    f"stages[{i}].from_stage={st.from_stage!r}: accepted: an earlier stage ({', '.join(seen) or 'none'})"
+                )
+            for d in st.dataset_keys(self):
+                if d not in self.datasets:
+                    raise ValueError(
+                        f"stages[{i}].datasets: {d!r} is not a dataset of this spec; accepted: {', '.join(self.datasets)}"
+                    )
+            seen.append(st.name)
+        return self
+
+    # -- trial configs ---------------------------------------------------------------------------
+    def experiment(self) -> str:
+        return self.tracking.experiment or self.name
+
+    def stage(self, name: str) -> StageConfig:
+        for st in self.stages:
+            if st.name == name:
+                return st
+        raise UnknownNameError("stage", name, [s.name for s in self.stages])
+
+    def base_raw(self, dataset: str) -> dict[str, Any]:
+        """The run config of ``dataset`` before any stage touches it, as a plain dict."""
+        entry = self.datasets[dataset].model_dump(mode="json", exclude={"train"})
+        return {"data": entry, "train": dict(self.datasets[dataset].train), "loss": dict(self.loss)}
+
+    def model_overlay(self, overlay: Mapping[str, Any]) -> dict[str, Any]:
+        """Resolve ``model: <key of models or registered name>`` into a model dict."""
+        out = dict(overlay)
+        m = out.get("model")
+        if isinstance(m, str):
+            out["model"] = self.models[m].model_dump() if m in self.models else {"name": m}
+        return out
+
+    def resolve(self, dataset: str, overlay: Mapping[str, Any], seed: int) -> dict[str, Any]:
+        """The merged, not yet validated, run config dict of one trial."""
+        raw = deep_merge(self.base_raw(dataset), self.model_overlay(overlay))
+        raw.setdefault("model", {"name": "usad"})
+        raw["seed"] = seed
+        return raw
+
+    def run_config(self, dataset: str, overlay: Mapping[str, Any], seed: int, where: str) -> RunConfig:
+        try:
+            return validate_config(RunConfig, self.resolve(dataset, overlay, seed), prefix=where)
+        except UnknownNameError as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` wins; nested mappings merge. A changed ``name`` (model, loss) replaces the mapping."""
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            if "name" in v and v["name"] != out[k].get("name"):
+                out[k] = copy.deepcopy(dict(v))
+            else:
+                out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def unflatten(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``{'train.lr': 1e-3}`` -> ``{'train': {'lr': 1e-3}}``."""
+    out: dict[str, Any] = {}
+    for key, v in params.items():
+        node = out
+        *heads, last = key.split(".")
+        for h in heads:
+            node = node.setdefault(h, {})
+        node[last] = v
+    return out
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except (OSError, yaml.YAMLError) as e:
+        detail = str(e).replace("\n", " ")
+        raise SpecError(f"{path}: not readable YAML ({detail})") from None
+
+
+def load_spec(path: str | Path) -> tuple[Spec, str]:
+    """Parse and type-check ``path``; returns the spec and its text's sha256 (the spec hash)."""
+    path = Path(path)
+    raw = read_yaml(path)
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{path}: a spec is a YAML mapping with name, datasets and stages; got {type(raw).__name__}")
+    try:
+        spec = validate_config(Spec, raw)
+    except (ConfigError, UnknownNameError) as e:
+        raise SpecError(f"{path}: {e}") from None
+    return spec, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_spec(spec: Spec, spec_path: Path, gpus_available: float) -> int:
+    """Everything that can be known before Ray starts; returns the planned trial count.
+
+    Resolves and validates the run config of every grid trial and of every corner of every search
+    space, prepares each distinct data config once (a window longer than every recording, a split
+    naming absent subjects...), and checks per-trial GPUs against the cluster.
+    """
+    where = str(spec_path)
+    try:
+        for key, entry in spec.datasets.items():
+            validate_config(TrainConfig, entry.train, prefix=f"datasets.{key}.train")
+        validate_config(RunConfig, {"loss": spec.loss}, prefix="")
+        if spec.resources.gpu > gpus_available:
+            raise ConfigError(
+                f"resources.gpu={spec.resources.gpu}: more than the cluster's {gpus_available:g} GPUs; "
+                f"accepted 0..{gpus_available:g}"
+            )
+        total, data_cfgs = 0, {}
+        for i, st in enumerate(spec.stages):
+            for key, run in st.candidate_runs(spec, i, spec_path.parent):
+                data_cfgs.setdefault(run.data.model_dump_json(), (run.data, f"datasets.{key}"))
+            total += st.trial_count(spec, spec_path.parent)
+        for data, data_where in data_cfgs.values():
+            try:
+                prepare(data)
+            except DataError as e:
+                raise ConfigError(f"{data_where}: {e}") from None
+    except (ConfigError, UnknownNameError) as e:
+        raise SpecError(f"{where}: {e}") from None
+    return total

@@ -1,0 +1,59 @@
+"""Where runs go: the MLflow tracking URI, checked before any compute starts."""
+
+from __future__ import annotations
+
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from hartune.registry import ConfigError
+
+
+def resolve_uri(uri: str | None, workdir: Path | None = None) -> str:
+    """``None`` -> MLflow 3's own default, ``sqlite:///<cwd>/mlflow.db`` (absolute, so Ray workers
+    whose cwd is a trial folder write to the same store)."""
+    if uri is None:
+        return f"sqlite:///{(workdir or Path.cwd()).resolve() / 'mlflow.db'}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{(workdir or Path.cwd()).resolve() / uri.removeprefix('sqlite:///')}"
+    return uri
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """An ``http(s)://`` server must answer ``/health``; a store path's folder must exist."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as r:
+                if r.status == 200:
+                    return
+                raise ConfigError(f"tracking.uri={uri!r}: /health answered {r.status}; accepted: a running mlflow server")
+        except urllib.error.HTTPError as e:
+            raise ConfigError(f"tracking.uri={uri!r}: /health answered {e.code}; accepted: a running mlflow server") from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ConfigError(
+                f"tracking.uri={uri!r}: unreachable ({reason}); accepted: a running mlflow server or sqlite:///FILE"
+            ) from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise ConfigError(f"tracking.uri={uri!r}: folder {folder} does not exist")
+
+
+def ui_command(uri: str) -> str:
+    """The exact command that opens these results in the MLflow UI."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser"
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

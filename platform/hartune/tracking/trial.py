@@ -1,0 +1,99 @@
+"""Tracking from inside a trial process: a recipe callback plus the end-of-trial artifacts."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hartune.tracking import runs
+from hartune.tracking.plots import confusion_figure, curves_figure
+from hartune.train import TrainResult
+from hartune.train.metrics import confusion, per_class_report
+
+
+@dataclass
+class TrialTracker:
+    """Logs one trial into its own MLflow run: per-epoch metrics as steps, then the test results."""
+
+    uri: str
+    run_id: str
+
+    @classmethod
+    def open(
+        cls, uri: str, experiment_id: str, stage_run: str, trial_id: str, name: str,
+        params: dict[str, Any], tags: dict[str, str],
+    ) -> TrialTracker:
+        c = runs.client(uri)
+        run_id = runs.trial_run(c, experiment_id, stage_run, trial_id, name, tags)
+        runs.log_params(c, run_id, params)
+        return cls(uri, run_id)
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        runs.log_metrics(runs.client(self.uri), self.run_id, metrics, step=epoch)
+
+    def finish(self, result: TrainResult, spec_text: str, log_model: bool) -> dict[str, float]:
+        """Log test metrics and artifacts; returns the flat final metrics (also reported to Tune)."""
+        c = runs.client(self.uri)
+        d = result.data
+        final = {f"test_{k}": v for k, v in result.test.items()}
+        final.update({f"best_val_{k}": v for k, v in result.val.items()})
+        final.update({"best_epoch": result.best_epoch, "num_parameters": result.num_parameters})
+        runs.log_metrics(c, self.run_id, final, step=len(result.history))
+        runs.set_tags(c, self.run_id, {
+            "hartune.data_fingerprint": d.fingerprint, "hartune.leaky_split": str(d.leaky_split).lower(),
+            "hartune.stopped_early_by_patience": str(result.stopped_early).lower(),
+        })
+        pred = result.test_prob.argmax(1)
+        cm = confusion(result.test_true, pred, d.num_classes)
+        runs.log_png(c, self.run_id, confusion_figure(cm, d.class_names, "test"), "confusion_matrix.png")
+        runs.log_png(c, self.run_id, curves_figure(result.history, ["train_loss", "val_loss"]), "curves/loss.png")
+        runs.log_png(c, self.run_id, curves_figure(result.history, ["train_accuracy", "val_accuracy", "val_f1_macro"]), "curves/accuracy.png")
+        runs.log_json(c, self.run_id, per_class_report(result.test_true, pred, d.class_names), "per_class_report.json")
+        runs.log_json(c, self.run_id, {"confusion_matrix": cm.tolist(), "class_names": d.class_names}, "confusion_matrix.json")
+        runs.log_json(c, self.run_id, {"split": d.info, "fingerprint": d.fingerprint}, "data.json")
+        c.log_text(self.run_id, spec_text, "spec.yaml")
+        if log_model:
+            log_torch_model(self.uri, self.run_id, result.model, d.test.x[:4] * d.std + d.mean)
+        c.set_terminated(self.run_id, "FINISHED")
+        return final
+
+    def fail(self, error: BaseException) -> None:
+        c = runs.client(self.uri)
+        runs.set_tags(c, self.run_id, {"hartune.error": f"{type(error).__name__}: {error}"})
+        c.log_text(self.run_id, "".join(traceback.format_exception(error)), "error.txt")
+        c.set_terminated(self.run_id, "FAILED")
+
+
+def log_torch_model(uri: str, run_id: str, model: torch.nn.Module, example: np.ndarray) -> None:
+    """MLflow's PyTorch flavour, with a signature and an input example of raw (B, T, C) windows."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    example = np.ascontiguousarray(example, dtype=np.float32)
+    with torch.no_grad():
+        out = torch.softmax(model(torch.from_numpy(example)), dim=1).numpy()
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.pytorch.log_model(
+            model, name="model", signature=infer_signature(example, out), input_example=example,
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
+
+
+def save_checkpoint(result: TrainResult, folder: Path) -> None:
+    """What the driver needs to log the best trial's model later: weights + the run config."""
+    torch.save(result.model.state_dict(), folder / "model.pt")
+    (folder / "run_config.json").write_text(result.config.model_dump_json())
+    d = result.data
+    example = d.test.x[:4] * d.std + d.mean
+    np.save(folder / "example.npy", example.astype(np.float32))
+    (folder / "meta.json").write_text(json.dumps({
+        "class_names": d.class_names, "channel_names": d.channel_names, "window": d.window,
+        "num_channels": d.num_channels, "fingerprint": d.fingerprint,
+    }))

@@ -1,0 +1,185 @@
+"""Run a validated spec: one MLflow parent run, then each stage as one Ray Tune experiment.
+
+Stages run in order; a stage with ``from_stage`` starts from that stage's best configuration. After a
+stage, its best trial's model is logged (``log_models: best``), and the stage run records the best
+configuration and how many trials finished, stopped early or failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hartune.spec import Spec, deep_merge
+from hartune.tracking import git_commit, runs
+from hartune.tune.stages import FINAL, Best, StageConfig, TrialOutcome
+from hartune.tune.trainable import StageContext, run_trial
+
+
+@dataclass
+class StageSummary:
+    name: str
+    kind: str
+    run_id: str
+    best: Best | None
+    counts: dict[str, int]
+
+
+@dataclass
+class RunSummary:
+    parent_run_id: str
+    experiment_id: str
+    stages: list[StageSummary]
+
+
+def init_ray(address: str | None, quiet: bool) -> None:
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"configure_logging": True, "logging_level": logging.WARNING, "log_to_driver": not quiet}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(include_dashboard=False, **kwargs)
+
+
+def outcomes_of(grid: Any) -> list[TrialOutcome]:
+    out = []
+    for r in grid:
+        m = dict(r.metrics or {})
+        status = "failed" if r.error else ("finished" if m.get(FINAL) else "stopped")
+        tid = m.get("trial_id") or Path(r.path).name
+        out.append(TrialOutcome(str(tid), dict(r.config or {}), m, status, str(r.error) if r.error else None))
+    return out
+
+
+def log_best_model(uri: str, run_id: str, checkpoint_dir: Path) -> None:
+    """Rebuild the best trial's model from its checkpoint and log it with MLflow's PyTorch flavour."""
+    import numpy as np
+    import torch
+
+    from hartune.models import Normalized, create_model
+    from hartune.tracking.trial import log_torch_model
+    from hartune.train import RunConfig
+
+    cfg = RunConfig.model_validate_json((checkpoint_dir / "run_config.json").read_text())
+    meta = json.loads((checkpoint_dir / "meta.json").read_text())
+    core = create_model(cfg.model.name, in_channels=meta["num_channels"], num_classes=len(meta["class_names"]),
+                        window=meta["window"], **cfg.model.params)
+    model = Normalized(core, torch.zeros(meta["num_channels"]), torch.ones(meta["num_channels"]))
+    model.load_state_dict(torch.load(checkpoint_dir / "model.pt", map_location="cpu"))
+    log_torch_model(uri, run_id, model.eval(), np.load(checkpoint_dir / "example.npy"))
+
+
+class SpecRunner:
+    def __init__(self, spec: Spec, spec_path: Path, spec_hash: str, uri: str, quiet: bool = False) -> None:
+        self.spec, self.spec_path, self.spec_hash, self.uri, self.quiet = spec, spec_path, spec_hash, uri, quiet
+        self.base_dir = spec_path.parent
+        self.client = runs.client(uri)
+
+    def run(self, only_stage: str | None = None, address: str | None = None) -> RunSummary:
+        spec = self.spec
+        exp = runs.ensure_experiment(self.client, spec.experiment())
+        commit = git_commit(self.base_dir)
+        tags = {"hartune.spec_hash": self.spec_hash, "hartune.git_commit": commit, "hartune.spec": spec.name}
+        parent = runs.start_run(self.client, exp, f"{spec.name}", "run", tags=tags)
+        self.client.log_text(parent, self.spec_path.read_text(), "spec.yaml")
+        init_ray(address, self.quiet)
+        best: dict[str, Best] = {}
+        summaries = []
+        status = "FINISHED"
+        try:
+            for st in spec.stages:
+                if only_stage and st.name != only_stage and st.name not in self._needed_by(only_stage):
+                    continue
+                summaries.append(self._run_stage(st, exp, parent, best, tags))
+                if summaries[-1].best is not None:
+                    best[st.name] = summaries[-1].best
+        except BaseException:
+            status = "FAILED"
+            raise
+        finally:
+            self.client.set_terminated(parent, status)
+        return RunSummary(parent, exp, summaries)
+
+    def _needed_by(self, name: str) -> set[str]:
+        """Stages that ``name`` starts from, transitively (``--stage`` runs them first)."""
+        need, st = set(), self.spec.stage(name)
+        while st.from_stage:
+            need.add(st.from_stage)
+            st = self.spec.stage(st.from_stage)
+        return need
+
+    def _run_stage(self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]) -> StageSummary:
+        from ray import tune
+
+        from hartune.tracking.callback import TrialStatusCallback
+
+        spec = self.spec
+        base = best[st.from_stage].overlay if st.from_stage and st.from_stage in best else {}
+        overlays = {k: deep_merge(base, v) for k, v in st.overlays(self.base_dir).items()}
+        stage_run = runs.start_run(self.client, exp, st.name, "stage", parent, {**tags, "hartune.stage_kind": st.kind})
+        runs.log_params(self.client, stage_run, {"stage": st.model_dump(mode="json", exclude_none=True)})
+        if base:
+            runs.log_json(self.client, stage_run, base, "from_stage_best.json")
+        plan = st.tune_plan(spec, self.base_dir, spec.tracking.optuna_storage)
+        threads = max(1, int(spec.resources.cpu))
+        ctx = StageContext(spec, st.name, overlays, self.uri, exp, stage_run, self.spec_path.read_text(),
+                           spec.tracking.log_models, {"hartune.spec_hash": self.spec_hash, "hartune.git_commit": tags["hartune.git_commit"]}, threads)
+        trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
+                                        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+        storage = Path(spec.storage) if "://" in spec.storage else (Path.cwd() / spec.storage).resolve()
+        tuner = tune.Tuner(
+            trainable,
+            param_space=plan.param_space,
+            tune_config=tune.TuneConfig(
+                search_alg=plan.search_alg, scheduler=plan.scheduler, num_samples=plan.num_samples,
+                max_concurrent_trials=spec.max_concurrent, reuse_actors=False,
+            ),
+            run_config=tune.RunConfig(
+                name=f"{spec.name}.{st.name}.{stage_run[:8]}", storage_path=str(storage),
+                failure_config=tune.FailureConfig(max_failures=spec.retries),
+                callbacks=[TrialStatusCallback(self.uri, exp, stage_run)],
+                verbose=0 if self.quiet else 1,
+            ),
+        )
+        grid = tuner.fit()
+        outcomes = outcomes_of(grid)
+        counts = {s: sum(o.status == s for o in outcomes) for s in ("finished", "stopped", "failed")}
+        b = st.best(outcomes, overlays)
+        runs.log_metrics(self.client, stage_run, {f"trials_{k}": v for k, v in counts.items()})
+        if b is not None:
+            runs.log_metrics(self.client, stage_run, {f"best_{st.metric}": b.value})
+            runs.set_tags(self.client, stage_run, {"hartune.best": b.label, "hartune.best_trials": ",".join(b.trial_ids)})
+            runs.log_json(self.client, stage_run, b.overlay, "best_config.json")
+            if spec.tracking.log_models != "none":
+                self._log_best_models(st, grid, b, exp, stage_run)
+        self.client.set_terminated(stage_run, "FINISHED")
+        return StageSummary(st.name, st.kind, stage_run, b, counts)
+
+    def _log_best_models(self, st: StageConfig, grid: Any, b: Best, exp: str, stage_run: str) -> None:
+        """The best trial of the stage gets its model logged (with ``all``, trials already did)."""
+        if self.spec.tracking.log_models == "all":
+            return
+        candidates = [r for r in grid if r.checkpoint and (r.metrics or {}).get("trial_id") in b.trial_ids]
+        if not candidates:
+            return
+        sign = 1 if st.mode == "max" else -1
+        top = max(candidates, key=lambda r: sign * float(r.metrics.get(st.metric, float("-inf"))))
+        run_id = runs.find_trial_run(self.client, exp, stage_run, top.metrics["trial_id"])
+        if run_id is None:
+            return
+        with top.checkpoint.as_directory() as d:
+            log_best_model(self.uri, run_id, Path(d))
+        runs.set_tags(self.client, run_id, {"hartune.best_of_stage": "true"})
+        runs.set_tags(self.client, stage_run, {"hartune.best_run_id": run_id})
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,82 @@
+"""Ray Tune's OptunaSearch, telling Optuna which trials a scheduler cut short.
+
+Ray's ``OptunaSearch.on_trial_complete`` tells Optuna COMPLETE with whatever the last result holds, so a
+trial that ASHA stopped after one epoch enters the study as a finished trial with its epoch-1 score, and
+TPE models cheap partial scores as if they were final. Our trainable ends with a report flagged
+``hartune_final``; a trial whose last result lacks it did not finish its own training and is told as
+PRUNED. Optuna keeps its per-epoch intermediate values, and TPE ranks pruned trials below complete ones
+(by how far they got, then by their last value).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.result import TRAINING_ITERATION
+from ray.tune.search.optuna import OptunaSearch
+
+from hartune.tune.samplers import make_sampler
+from hartune.tune.space import SearchSpace
+
+FINAL = "hartune_final"  # flag of a trial's last report: it trained to its end and was tested
+
+logger = logging.getLogger(__name__)
+
+
+class PrunedAwareOptunaSearch(OptunaSearch):
+    """OptunaSearch that tells Optuna PRUNED for trials stopped before their final report."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_step: dict[str, int] = {}  # trial id -> last step reported to Optuna
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        # The final report repeats the last epoch with test metrics: not a point of the learning curve.
+        if result.get(FINAL) or result.get(TRAINING_ITERATION) == self._last_step.get(trial_id):
+            return
+        super().on_trial_result(trial_id, result)
+        self._last_step[trial_id] = result.get(TRAINING_ITERATION)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if error or not result or result.get(FINAL) or trial_id in self._completed_trials:
+            self._last_step.pop(trial_id, None)
+            super().on_trial_complete(trial_id, result=result, error=error)
+            return
+        # Tune never passes the result on which a scheduler said STOP to on_trial_result: report it now,
+        # so that the study holds the curve up to the stop (and its last value, as the pruned value).
+        self.on_trial_result(trial_id, result)
+        self._last_step.pop(trial_id, None)
+        try:
+            self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
+        except Exception as exc:  # as the parent: e.g. GridSampler's study.stop() outside optimize()
+            logger.warning(exc)
+        self._completed_trials.add(trial_id)
+
+
+def make_searcher(
+    sampler_name: str,
+    seed: int,
+    space: SearchSpace,
+    metric: str,
+    mode: str,
+    storage: str | optuna.storages.BaseStorage | None = None,
+    study_name: str | None = None,
+) -> PrunedAwareOptunaSearch:
+    """The searcher of one search stage.
+
+    Which side holds the space: for ``grid`` the searcher does (``space.to_optuna()``, enumerated by
+    GridSampler) and the Tuner's ``param_space`` must not contain the searched keys; for every other
+    sampler the Tuner's ``param_space`` must hold ``space.to_tune()``, which OptunaSearch converts into
+    the same distributions as ``space.to_optuna()``. ``storage`` is an Optuna storage or an RDB URL
+    (``sqlite:///...``, ``postgresql://...``) where the study persists (optuna-dashboard reads it).
+    """
+    sampler = make_sampler(sampler_name, seed, space)
+    if isinstance(storage, str):
+        storage = optuna.storages.RDBStorage(storage)
+    return PrunedAwareOptunaSearch(
+        space=space.to_optuna() if sampler_name == "grid" else None,
+        metric=metric, mode=mode, sampler=sampler, storage=storage, study_name=study_name,
+    )

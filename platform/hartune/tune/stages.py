@@ -1,0 +1,288 @@
+"""Stage kinds, registered by name. A stage turns the spec into Ray Tune trials and picks its best.
+
+Adding a kind = one ``StageConfig`` subclass with ``kind: Literal[...]`` decorated ``@register_stage``,
+implementing ``overlays`` (named partial run configs), ``tune_plan`` and ``best``.
+A trial's Tune config is ``{variant, dataset, seed, **sampled}``: small, readable in Tune's table and
+flattened into MLflow params; the trainable resolves it back into a full ``RunConfig``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hartune.registry import Registry
+from hartune.tune.samplers import SAMPLERS
+from hartune.tune.schedulers import SCHEDULERS
+from hartune.tune.space import SearchSpace, load_space
+
+if TYPE_CHECKING:
+    from hartune.spec import Spec
+    from hartune.train import RunConfig
+
+FINAL = "hartune_final"  # flag of a trial's last report: it trained to the end and was tested
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What a finished stage knows of one trial (from Tune's last result)."""
+
+    trial_id: str
+    config: dict[str, Any]  # the Tune config: variant, dataset, seed, sampled params
+    metrics: dict[str, Any]  # last reported result
+    status: Literal["finished", "stopped", "failed"]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Best:
+    overlay: dict[str, Any]  # partial run config that reproduces the best configuration
+    label: str  # variant name or sampled point, for humans
+    value: float
+    trial_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TunePlan:
+    param_space: dict[str, Any]
+    num_samples: int = 1
+    search_alg: Any = None
+    scheduler: Any = None
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: str
+    from_stage: str | None = Field(None, description="start from the best configuration of this stage")
+    datasets: list[str] | None = Field(None, description="dataset keys; default: every dataset")
+    seeds: list[int] | None = Field(None, description="default: the spec's seeds")
+    metric: str = Field("val_f1_macro", pattern=r"^(val|test|train)_[a-z0-9_]+$")
+    mode: Literal["max", "min"] = "max"
+
+    def dataset_keys(self, spec: Spec) -> list[str]:
+        return list(self.datasets or spec.datasets)
+
+    def seed_list(self, spec: Spec) -> list[int]:
+        return list(self.seeds or spec.seeds)
+
+    # -- to implement ----------------------------------------------------------------------------
+    def overlays(self, base_dir: Path) -> dict[str, dict[str, Any]]:
+        """Variant name -> partial run config (merged over the from_stage best, if any)."""
+        raise NotImplementedError
+
+    def sampled_points(self, base_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+        """(label, flat params) points that bound what the stage can sample; validated up front."""
+        return [("", {})]
+
+    def trial_count(self, spec: Spec, base_dir: Path) -> int:
+        raise NotImplementedError
+
+    def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None) -> TunePlan:
+        raise NotImplementedError
+
+    def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------------
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.mode == "max" else a < b
+
+    def candidate_runs(self, spec: Spec, index: int, base_dir: Path) -> list[tuple[str, RunConfig]]:
+        """Every run config this stage could produce, validated; errors name the stage key path."""
+        from hartune.spec import deep_merge, unflatten
+
+        bases = [{}]
+        if self.from_stage is not None:
+            earlier = spec.stage(self.from_stage)
+            bases = list(earlier.overlays(base_dir).values())
+            bases += [deep_merge(b, unflatten(p)) for b in bases for _, p in earlier.sampled_points(base_dir)]
+        runs = []
+        for variant, overlay in self.overlays(base_dir).items():
+            for label, point in self.sampled_points(base_dir):
+                for base in bases:
+                    for d in self.dataset_keys(spec):
+                        merged = deep_merge(deep_merge(base, overlay), unflatten(point))
+                        runs.append((d, self._validated(spec, d, merged, index, variant, label, point)))
+        return runs
+
+    def _validated(
+        self, spec: Spec, dataset: str, merged: dict[str, Any], index: int, variant: str, label: str,
+        point: dict[str, Any],
+    ) -> RunConfig:
+        from hartune.registry import ConfigError
+
+        try:
+            return spec.run_config(dataset, merged, self.seed_list(spec)[0], "")
+        except ConfigError as e:
+            msg = str(e).removeprefix(": ")
+            name = label.removeprefix("space.").rsplit(".", 1)[0] if label else ""
+            if name and msg.startswith(f"{name}="):  # the sampled value itself is impossible
+                raise ConfigError(f"stages[{index}].{label}={msg[len(name) + 1:]}") from None
+            raise ConfigError(f"stages[{index}].{self.where(variant)}: {msg}") from None
+
+    def where(self, variant: str) -> str:
+        return f"variants.{variant}"
+
+
+STAGES: Registry[type[StageConfig]] = Registry("stage kind")
+
+
+def register_stage(cls: type[StageConfig]) -> type[StageConfig]:
+    STAGES.register(cls.model_fields["kind"].annotation.__args__[0])(cls)
+    return cls
+
+
+def final_value(o: TrialOutcome, metric: str) -> float | None:
+    v = o.metrics.get(metric) if o.status == "finished" else None
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+@register_stage
+class GridStage(StageConfig):
+    """Named variants x datasets x seeds, e.g. the rows of the paper's Table 2 (first row = reference).
+
+    Uses Tune's own grid expansion (OptunaSearch refuses grid_search). The best variant has the best
+    mean ``metric`` over its datasets and seeds.
+    """
+
+    kind: Literal["grid"] = "grid"
+    variants: dict[str, dict[str, Any]] = Field(min_length=1)
+
+    def overlays(self, base_dir: Path) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in self.variants.items()}
+
+    def trial_count(self, spec: Spec, base_dir: Path) -> int:
+        return len(self.variants) * len(self.dataset_keys(spec)) * len(self.seed_list(spec))
+
+    def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None) -> TunePlan:
+        from ray import tune
+
+        return TunePlan(
+            param_space={
+                "variant": tune.grid_search(list(self.variants)),
+                "dataset": tune.grid_search(self.dataset_keys(spec)),
+                "seed": tune.grid_search(self.seed_list(spec)),
+            }
+        )
+
+    def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
+        by_variant: dict[str, list[float]] = {}
+        ids: dict[str, list[str]] = {}
+        for o in outcomes:
+            v = final_value(o, self.metric)
+            if v is not None:
+                by_variant.setdefault(o.config["variant"], []).append(v)
+                ids.setdefault(o.config["variant"], []).append(o.trial_id)
+        best: Best | None = None
+        for variant, values in by_variant.items():
+            mean = statistics.fmean(values)
+            if best is None or self.better(mean, best.value):
+                best = Best(dict(overlays[variant]), variant, mean, ids[variant])
+        return best
+
+
+@register_stage
+class SearchStage(StageConfig):
+    """An Optuna sampler searching ``space`` (a ``search_spaces/*.yaml`` file or an inline mapping)
+    over one dataset and seed, with an optional early-stopping scheduler."""
+
+    kind: Literal["search"] = "search"
+    space: str | dict[str, Any]
+    sampler: str = "tpe"
+    sampler_seed: int = 0
+    num_samples: int | None = Field(None, ge=1, description="default: the grid size for sampler 'grid'")
+    scheduler: SCHEDULERS.union("name") | None = None  # type: ignore[valid-type]
+    base: dict[str, Any] = Field(default_factory=dict, description="partial run config to search around")
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, v: str) -> str:
+        SAMPLERS.get(v)
+        return v
+
+    def load(self, base_dir: Path) -> SearchSpace:
+        """A file path is taken from the working directory, else from the spec's folder."""
+        if isinstance(self.space, str) and (Path.cwd() / self.space).exists():
+            base_dir = Path.cwd()
+        return load_space(self.space, base_dir, prefix="space")
+
+    def overlays(self, base_dir: Path) -> dict[str, dict[str, Any]]:
+        return {"base": dict(self.base)}
+
+    def where(self, variant: str) -> str:
+        return "base"
+
+    def sampled_points(self, base_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+        return corners(self.load(base_dir))
+
+    def samples(self, base_dir: Path) -> int:
+        if self.num_samples is not None:
+            return self.num_samples
+        space = self.load(base_dir)
+        return space.grid_size() if self.sampler == "grid" and space.is_grid() else 10
+
+    def trial_count(self, spec: Spec, base_dir: Path) -> int:
+        return self.samples(base_dir) * len(self.dataset_keys(spec)[:1]) * len(self.seed_list(spec)[:1])
+
+    def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None) -> TunePlan:
+        from hartune.tune.search import make_searcher
+
+        space = self.load(base_dir)
+        max_t = max(spec.run_config(d, self.base, 0, "").train.epochs for d in self.dataset_keys(spec)[:1])
+        searcher = make_searcher(
+            self.sampler, self.sampler_seed, space, metric=self.metric, mode=self.mode,
+            storage=storage, study_name=f"{spec.name}.{self.name}",
+        )
+        constants = {"variant": "base", "dataset": self.dataset_keys(spec)[0], "seed": self.seed_list(spec)[0]}
+        sampled = {} if self.sampler == "grid" else space.to_tune()
+        return TunePlan(
+            param_space={**constants, **sampled},
+            num_samples=self.samples(base_dir),
+            search_alg=searcher,
+            scheduler=self.scheduler.build(self.metric, self.mode, max_t) if self.scheduler else None,
+        )
+
+    def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
+        from hartune.spec import deep_merge, unflatten
+
+        best: Best | None = None
+        for o in outcomes:
+            v = final_value(o, self.metric)
+            if v is None or (best is not None and not self.better(v, best.value)):
+                continue
+            point = {k: val for k, val in o.config.items() if k not in ("variant", "dataset", "seed")}
+            label = ", ".join(f"{k}={val:.4g}" if isinstance(val, float) else f"{k}={val}" for k, val in point.items())
+            best = Best(deep_merge(overlays["base"], unflatten(point)), label, v, [o.trial_id])
+        return best
+
+
+def corners(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
+    """Each parameter at each bound or choice (others at their first), labelled by key path."""
+    first = {name: bounds[0][1] for name, bounds in _bounds(space).items()}
+    points = []
+    for name, bounds in _bounds(space).items():
+        for label, value in bounds:
+            points.append((f"space.{name}.{label}", {**first, name: value}))
+    return points
+
+
+def _bounds(space: SearchSpace) -> dict[str, list[tuple[str, Any]]]:
+    out = {}
+    for name, p in space.params.items():
+        if hasattr(p, "low"):
+            out[name] = [("low", p.low), ("high", p.high)]
+        else:
+            values = getattr(p, "choices", None) or getattr(p, "values", None) or []
+            key = "choices" if hasattr(p, "choices") else "values"
+            out[name] = [(f"{key}[{i}]", v) for i, v in enumerate(values)]
+    return out
+
+
+AnyStage = STAGES.union("kind")
