@@ -51,7 +51,7 @@ CASES = {
     "unknown model": (edit("models/cnn/name", "usadd"), "unknown model 'usadd'; valid: cnn, usad"),
     "model knob out of range": (edit("models/cnn/dropout", 2.0), "models.cnn: model cnn.dropout=2.0"),
     "unknown dataset": (edit("datasets/watch/dataset/name", "wisdmm"), "datasets.watch.dataset: Input tag 'wisdmm'"),
-    "unknown sampler": (edit("stages/1/sampler", "tpee"), "stages[1].sampler: unknown sampler 'tpee'; valid:"),
+    "unknown sampler": (edit("stages/1/sampler", "tpee"), "stages[1].sampler='tpee': unknown sampler 'tpee'; valid:"),
     "unknown scheduler": (edit("stages/1/scheduler", {"name": "ashaa"}), "stages[1].scheduler: Input tag 'ashaa'"),
     "unknown stage kind": (edit("stages/0/kind", "gird"), "stages[0]: Input tag 'gird'"),
     "gamma below zero": (edit("stages/0/variants/A", {"model": "cnn", "loss": {"name": "focal", "gamma": -1}}),

@@ -90,7 +90,10 @@ def _checked(args: argparse.Namespace):  # -> (spec, path, hash, uri, trials)
     if getattr(args, "stage", None):
         spec.stage(args.stage)
     uri = resolve_uri(spec.tracking.uri)
-    check_reachable(uri)
+    try:
+        check_reachable(uri)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     trials = check_spec(spec, path, _cluster_gpus(getattr(args, "address", None), True))
     return spec, path, digest, uri, trials
 

@@ -28,8 +28,9 @@ def describe_error(e: ValidationError, prefix: str = "", root: Any = None) -> st
     err = e.errors()[0]
     parts: list[str] = [prefix] if prefix else []
     node = root
-    for p in err["loc"]:
-        if root is not None:
+    loc = err["loc"]
+    for i, p in enumerate(loc):
+        if root is not None and i < len(loc) - 1:
             if isinstance(node, Mapping) and p in node:
                 node = node[p]
             elif isinstance(node, list) and isinstance(p, int) and p < len(node):

@@ -28,12 +28,10 @@ SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    # Ray workers cannot import a test module (pytest put its folder on the driver's sys.path only)
+def ray_session(ray_local: Any) -> None:
+    """The shared local Ray (tests/tune/conftest.py); its workers cannot import this test module
+    (pytest put the folder on the driver's sys.path only), so the trainable travels by value."""
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def trainable(config: dict[str, Any]) -> None:

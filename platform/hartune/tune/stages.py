@@ -103,9 +103,15 @@ class StageConfig(BaseModel):
             earlier = spec.stage(self.from_stage)
             bases = list(earlier.overlays(base_dir).values())
             bases += [deep_merge(b, unflatten(p)) for b in bases for _, p in earlier.sampled_points(base_dir)]
+        from hartune.registry import ConfigError
+
+        try:
+            points = self.sampled_points(base_dir)
+        except ConfigError as e:
+            raise ConfigError(f"stages[{index}].{e}") from None
         runs = []
         for variant, overlay in self.overlays(base_dir).items():
-            for label, point in self.sampled_points(base_dir):
+            for label, point in points:
                 for base in bases:
                     for d in self.dataset_keys(spec):
                         merged = deep_merge(deep_merge(base, overlay), unflatten(point))
@@ -204,7 +210,8 @@ class SearchStage(StageConfig):
     @field_validator("sampler")
     @classmethod
     def _known_sampler(cls, v: str) -> str:
-        SAMPLERS.get(v)
+        if v not in SAMPLERS:
+            raise ValueError(f"unknown sampler {v!r}; valid: {', '.join(SAMPLERS.names())}")
         return v
 
     def load(self, base_dir: Path) -> SearchSpace:
