@@ -94,6 +94,15 @@ class Registry(Generic[T]):
         except (KeyError, TypeError):
             raise UnknownNameError(self.kind, name, self.names()) from None
 
+    def register_config(self, field: str) -> Callable[[T], T]:
+        """Register a config class under the one value of its ``field: Literal["name"]``."""
+
+        def deco(cls: T) -> T:
+            self.register(cls.model_fields[field].annotation.__args__[0])(cls)  # type: ignore[attr-defined]
+            return cls
+
+        return deco
+
     def union(self, discriminator: str) -> Any:
         """A pydantic discriminated union of the registered config classes, keyed by ``discriminator``.
 

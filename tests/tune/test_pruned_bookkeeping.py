@@ -45,7 +45,9 @@ def trainable(config: dict[str, Any]) -> None:
     tune.report({"epoch": EPOCHS, "score": best, FINAL: True})
 
 
-def _fit(tmp_path: Path, search_alg: Any, scheduler: Any, param_space: dict, num_samples: int) -> tune.ResultGrid:
+def _fit(
+    tmp_path: Path, search_alg: Any, scheduler: Any, param_space: dict, num_samples: int
+) -> tune.ResultGrid:
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
@@ -65,8 +67,11 @@ def _asha_search(tmp_path: Path, searcher_cls: type[OptunaSearch]) -> tuple[tune
     space = load_space(SPACE, tmp_path, "space")
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     searcher = searcher_cls(
-        metric="score", mode="max", sampler=make_sampler("tpe", 0, space),
-        storage=optuna.storages.RDBStorage(url), study_name="asha",
+        metric="score",
+        mode="max",
+        sampler=make_sampler("tpe", 0, space),
+        storage=optuna.storages.RDBStorage(url),
+        study_name="asha",
     )
     scheduler = AshaConfig(grace_period=1, reduction_factor=2).build("score", "max", EPOCHS)
     results = _fit(tmp_path, searcher, scheduler, space.to_tune(), num_samples=8)
@@ -111,10 +116,12 @@ def test_ray_optuna_search_records_stopped_trials_as_complete(ray_session: None,
 def test_grid_searcher_runs_each_point_once(ray_session: None, tmp_path: Path) -> None:
     space = load_space(
         {"x": {"type": "grid", "values": [0.2, 0.5, 0.9]}, "y": {"type": "categorical", "choices": [0, 1]}},
-        tmp_path, "space",
+        tmp_path,
+        "space",
     )
-    searcher = make_searcher("grid", 0, space, "score", "max", storage=f"sqlite:///{tmp_path / 'g.db'}",
-                             study_name="grid")
+    searcher = make_searcher(
+        "grid", 0, space, "score", "max", storage=f"sqlite:///{tmp_path / 'g.db'}", study_name="grid"
+    )
     results = _fit(tmp_path, searcher, FifoConfig().build("score", "max", EPOCHS), {}, space.grid_size())
     assert sorted((r.config["x"], r.config["y"]) for r in results) == [
         (x, y) for x in [0.2, 0.5, 0.9] for y in [0, 1]
@@ -143,12 +150,20 @@ def _feed(scheduler: TrialScheduler, reports: dict[str, list[tuple[int, float]]]
 
 
 # max_t = 4 = grace 1 * 2**2: ASHA has a rung at the last epoch; b drops below a's score there.
-LAST_RUNG = {"a": [(1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0)], "b": [(1, 2.0), (2, 2.0), (3, 0.5), (4, 0.5), (4, 0.5)]}
+LAST_RUNG = {
+    "a": [(1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0)],
+    "b": [(1, 2.0), (2, 2.0), (3, 0.5), (4, 0.5), (4, 0.5)],
+}
 
 
 def test_asha_lets_a_trial_at_its_last_epoch_finish() -> None:
     plain = AsyncHyperBandScheduler(
-        time_attr="epoch", metric="score", mode="max", max_t=4, grace_period=1, reduction_factor=2,
+        time_attr="epoch",
+        metric="score",
+        mode="max",
+        max_t=4,
+        grace_period=1,
+        reduction_factor=2,
         stop_last_trials=False,
     )
     assert _feed(plain, LAST_RUNG)["b"][3] == TrialScheduler.STOP  # what the mixin prevents
@@ -164,7 +179,9 @@ def test_asha_still_stops_early() -> None:
 
 def test_median_rule_never_stops_the_last_epoch() -> None:
     median = MedianConfig(grace_period=1, min_samples_required=1).build("score", "max", max_t=3)
-    decisions = _feed(median, {"a": [(1, 1.0), (2, 1.0), (3, 1.0)], "b": [(1, 0.1)], "c": [(3, 0.1), (3, 0.1)]})
+    decisions = _feed(
+        median, {"a": [(1, 1.0), (2, 1.0), (3, 1.0)], "b": [(1, 0.1)], "c": [(3, 0.1), (3, 0.1)]}
+    )
     assert decisions["b"] == [TrialScheduler.STOP]
     assert decisions["c"] == [TrialScheduler.CONTINUE] * 2
 

@@ -79,7 +79,9 @@ def test_grid_enumerates_every_point_once() -> None:
 
 
 def test_grid_needs_a_grid_space() -> None:
-    with pytest.raises(ConfigError, match=r"^sampler='grid': .*train.lr, model.dropout, loss.gamma is a range"):
+    with pytest.raises(
+        ConfigError, match=r"^sampler='grid': .*train.lr, model.dropout, loss.gamma is a range"
+    ):
         make_sampler("grid", 0, _space("tpe"))
 
 

@@ -63,9 +63,13 @@ def test_both_conversions_agree(space: SearchSpace) -> None:
 
 def test_expected_types(space: SearchSpace) -> None:
     ray_space, optuna_space = space.to_tune(), space.to_optuna()
-    assert isinstance(ray_space["train.lr"], Float) and isinstance(optuna_space["train.lr"], FloatDistribution)
+    assert isinstance(ray_space["train.lr"], Float) and isinstance(
+        optuna_space["train.lr"], FloatDistribution
+    )
     assert optuna_space["train.lr"].log and optuna_space["model.width"].step == 0.25
-    assert isinstance(ray_space["loss.gamma"], Integer) and isinstance(optuna_space["loss.gamma"], IntDistribution)
+    assert isinstance(ray_space["loss.gamma"], Integer) and isinstance(
+        optuna_space["loss.gamma"], IntDistribution
+    )
     assert isinstance(ray_space["loss.epsilon"], Categorical)
     assert optuna_space["loss.epsilon"] == CategoricalDistribution([0.0, 0.05, 0.1, 0.2])
     assert space.to_tune(grid_search=True)["loss.epsilon"] == tune.grid_search([0.0, 0.05, 0.1, 0.2])
@@ -86,18 +90,24 @@ def test_optuna_reaches_inclusive_bounds(space: SearchSpace) -> None:
     points = [study.ask({n: space.to_optuna()[n] for n in names}).params for _ in range(1500)]
     for name in names:
         values = [pt[name] for pt in points]
-        assert np.isclose(min(values), space.params[name].low) and np.isclose(max(values), space.params[name].high)
+        assert np.isclose(min(values), space.params[name].low) and np.isclose(
+            max(values), space.params[name].high
+        )
 
 
 def test_grid_helpers() -> None:
     space = load_space(
         {"a": {"type": "grid", "values": [1, 2, 3]}, "b": {"type": "categorical", "choices": ["x", "y"]}},
-        Path("."), "space",
+        Path("."),
+        "space",
     )
     assert space.is_grid() and space.grid_size() == 6
     assert space.grid() == {"a": [1, 2, 3], "b": ["x", "y"]}
-    mixed = load_space({"a": {"type": "grid", "values": [1, 2]}, "c": {"type": "int", "low": 0, "high": 3}},
-                       Path("."), "space")
+    mixed = load_space(
+        {"a": {"type": "grid", "values": [1, 2]}, "c": {"type": "int", "low": 0, "high": 3}},
+        Path("."),
+        "space",
+    )
     assert not mixed.is_grid() and mixed.grid() == {"a": [1, 2]}
 
 
@@ -126,24 +136,50 @@ def _err(spec: dict, prefix: str = "stages[2].space") -> str:
     ("param", "expected"),
     [
         ({"type": "int", "low": 5, "high": 1}, "stages[2].space.loss.gamma.low=5: must be <= high=1"),
-        ({"type": "float", "low": 0.5, "high": 0.5}, "stages[2].space.loss.gamma.low=0.5: must be < high=0.5"),
-        ({"type": "float", "low": 0.0, "high": 1.0, "log": True}, "loss.gamma.low=0.0: must be > 0 when log=true"),
+        (
+            {"type": "float", "low": 0.5, "high": 0.5},
+            "stages[2].space.loss.gamma.low=0.5: must be < high=0.5",
+        ),
+        (
+            {"type": "float", "low": 0.0, "high": 1.0, "log": True},
+            "loss.gamma.low=0.0: must be > 0 when log=true",
+        ),
         ({"type": "int", "low": -1, "high": 4, "log": True}, "loss.gamma.low=-1: must be > 0 when log=true"),
-        ({"type": "float", "low": 0.1, "high": 1.0, "log": True, "step": 0.1}, "loss.gamma.step=0.1: cannot be"),
-        ({"type": "int", "low": 2, "high": 8, "log": True, "step": 2}, "loss.gamma.step=2: cannot be combined"),
-        ({"type": "int", "low": 0, "high": 8, "step": 0}, "loss.gamma.step=0: Input should be greater than 0"),
+        (
+            {"type": "float", "low": 0.1, "high": 1.0, "log": True, "step": 0.1},
+            "loss.gamma.step=0.1: cannot be",
+        ),
+        (
+            {"type": "int", "low": 2, "high": 8, "log": True, "step": 2},
+            "loss.gamma.step=2: cannot be combined",
+        ),
+        (
+            {"type": "int", "low": 0, "high": 8, "step": 0},
+            "loss.gamma.step=0: Input should be greater than 0",
+        ),
         ({"type": "int", "low": 1, "high": 9, "step": 2}, "loss.gamma.low=1: must be a multiple of step=2"),
         ({"type": "float", "low": 0.0, "high": 0.5, "step": 0.2}, "loss.gamma.high=0.5: high - low must be"),
-        ({"type": "float", "low": 0.0, "high": 1.0, "lo": 2}, "loss.gamma.lo=2: Extra inputs are not permitted"),
-        ({"type": "beta", "low": 0.0}, "loss.gamma: type='beta' is not a param type; valid: "
-                                       "categorical, float, grid, int"),
+        (
+            {"type": "float", "low": 0.0, "high": 1.0, "lo": 2},
+            "loss.gamma.lo=2: Extra inputs are not permitted",
+        ),
+        (
+            {"type": "beta", "low": 0.0},
+            "loss.gamma: type='beta' is not a param type; valid: categorical, float",
+        ),
         ({"low": 0.0, "high": 1.0}, "loss.gamma: type=None is not a param type; valid: categorical"),
         (3, "loss.gamma=3: must be a mapping with a type (categorical, float, grid, int)"),
         ({"type": "categorical", "choices": []}, "loss.gamma.choices: List should have at least 1 item"),
         ({"type": "grid", "values": []}, "loss.gamma.values: List should have at least 1 item"),
         ({"type": "grid", "values": [1, 2, 1.0]}, "loss.gamma.values=1.0: repeats an earlier value"),
-        ({"type": "categorical", "choices": [[1]]}, "loss.gamma.choices[0]: must be a bool, int, float, string"),
-        ({"type": "float", "low": 0.0, "high": "inf"}, "loss.gamma.high='inf': Input should be a finite number"),
+        (
+            {"type": "categorical", "choices": [[1]]},
+            "loss.gamma.choices[0]: must be a bool, int, float, string",
+        ),
+        (
+            {"type": "float", "low": 0.0, "high": "inf"},
+            "loss.gamma.high='inf': Input should be a finite number",
+        ),
     ],
 )
 def test_malformed_param_is_one_line(param: object, expected: str) -> None:

@@ -31,10 +31,7 @@ class DatasetConfig(BaseModel):
 DATASETS: Registry[type[DatasetConfig]] = Registry("dataset")
 
 
-def register_dataset(cls: type[DatasetConfig]) -> type[DatasetConfig]:
-    name = cls.model_fields["name"].annotation.__args__[0]  # the Literal's one value
-    DATASETS.register(name)(cls)
-    return cls
+register_dataset = DATASETS.register_config("name")
 
 
 @lru_cache(maxsize=8)

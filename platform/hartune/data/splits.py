@@ -43,9 +43,7 @@ class SplitConfig(BaseModel):
 SPLITS: Registry[type[SplitConfig]] = Registry("split")
 
 
-def register_split(cls: type[SplitConfig]) -> type[SplitConfig]:
-    SPLITS.register(cls.model_fields["kind"].annotation.__args__[0])(cls)
-    return cls
+register_split = SPLITS.register_config("kind")
 
 
 def _by_subjects(

@@ -23,6 +23,4 @@ class LossConfig(BaseModel):
 LOSSES: Registry[type[LossConfig]] = Registry("loss")
 
 
-def register_loss(cls: type[LossConfig]) -> type[LossConfig]:
-    LOSSES.register(cls.model_fields["name"].annotation.__args__[0])(cls)
-    return cls
+register_loss = LOSSES.register_config("name")

@@ -88,10 +88,17 @@ class AshaConfig(SchedulerConfig):
     def build(self, metric: str, mode: str, max_t: int) -> TrialScheduler:
         horizon = self.max_t or max_t
         if self.grace_period > horizon:
-            raise ConfigError(f"scheduler.grace_period={self.grace_period}: must be <= max_t={horizon} (epochs)")
+            raise ConfigError(
+                f"scheduler.grace_period={self.grace_period}: must be <= max_t={horizon} (epochs)"
+            )
         return FinishingASHA(
-            time_attr=TIME_ATTR, metric=metric, mode=mode, max_t=horizon, grace_period=self.grace_period,
-            reduction_factor=self.reduction_factor, brackets=self.brackets,
+            time_attr=TIME_ATTR,
+            metric=metric,
+            mode=mode,
+            max_t=horizon,
+            grace_period=self.grace_period,
+            reduction_factor=self.reduction_factor,
+            brackets=self.brackets,
             stop_last_trials=False,  # a trial at max_t still owes its final report
             last_epoch=max_t,
         )
@@ -108,7 +115,10 @@ class MedianConfig(SchedulerConfig):
 
     def build(self, metric: str, mode: str, max_t: int) -> TrialScheduler:
         return FinishingMedianStoppingRule(
-            time_attr=TIME_ATTR, metric=metric, mode=mode, grace_period=self.grace_period,
+            time_attr=TIME_ATTR,
+            metric=metric,
+            mode=mode,
+            grace_period=self.grace_period,
             min_samples_required=self.min_samples_required,
             # Ray's default (0) PAUSEs a trial whenever too few others reached its epoch and trials
             # wait; a paused function trainable restarts from its last checkpoint. inf: never yield.

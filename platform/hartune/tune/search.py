@@ -40,7 +40,9 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         super().on_trial_result(trial_id, result)
         self._last_step[trial_id] = result.get(TRAINING_ITERATION)
 
-    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
         if error or not result or result.get(FINAL) or trial_id in self._completed_trials:
             self._last_step.pop(trial_id, None)
             super().on_trial_complete(trial_id, result=result, error=error)
@@ -51,7 +53,8 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         self._last_step.pop(trial_id, None)
         try:
             self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
-        except Exception as exc:  # as the parent: e.g. GridSampler's study.stop() outside optimize()
+        except (RuntimeError, ValueError) as exc:  # as the parent: GridSampler's study.stop() raises
+            # RuntimeError outside optimize() once its grid is done; the state is stored before that
             logger.warning(exc)
         self._completed_trials.add(trial_id)
 
@@ -78,5 +81,9 @@ def make_searcher(
         storage = optuna.storages.RDBStorage(storage)
     return PrunedAwareOptunaSearch(
         space=space.to_optuna() if sampler_name == "grid" else None,
-        metric=metric, mode=mode, sampler=sampler, storage=storage, study_name=study_name,
+        metric=metric,
+        mode=mode,
+        sampler=sampler,
+        storage=storage,
+        study_name=study_name,
     )

@@ -23,7 +23,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -43,14 +42,10 @@ _NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 def _scalar(value: Any) -> Any:
     if value is not None and not isinstance(value, (bool, int, float, str)):
-        raise PydanticCustomError("search_space", "must be a bool, int, float, string or null (what Optuna stores)")
+        raise PydanticCustomError(
+            "search_space", "must be a bool, int, float, string or null (what Optuna stores)"
+        )
     return value
-
-
-def _dotted(name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise PydanticCustomError("search_space", "must be a dotted run-config path such as train.lr")
-    return name
 
 
 Choice = Annotated[bool | int | float | str | None, BeforeValidator(_scalar)]
@@ -59,7 +54,9 @@ Choice = Annotated[bool | int | float | str | None, BeforeValidator(_scalar)]
 def _invalid(key: str, value: Any, message: str) -> ValidationError:
     """A one-entry ValidationError on ``key``; raised inside a validator, pydantic prefixes the path."""
     error = PydanticCustomError("search_space", message)
-    return ValidationError.from_exception_data("param", [InitErrorDetails(type=error, loc=(key,), input=value)])
+    return ValidationError.from_exception_data(
+        "param", [InitErrorDetails(type=error, loc=(key,), input=value)]
+    )
 
 
 def _is_multiple(x: float, step: float) -> bool:
@@ -95,7 +92,9 @@ class _RangeParam(_Param):
         if self.log and self.step != self._no_step:
             raise _invalid("step", self.step, "cannot be combined with log=true (Optuna rule); drop one")
         if self.step and not _is_multiple(self.low, self.step):
-            raise _invalid("low", self.low, f"must be a multiple of step={self.step} (Ray quantizes to multiples)")
+            raise _invalid(
+                "low", self.low, f"must be a multiple of step={self.step} (Ray quantizes to multiples)"
+            )
         if self.step and not _is_multiple(self.high - self.low, self.step):
             raise _invalid("high", self.high, f"high - low must be a multiple of step={self.step}")
         return self
@@ -190,7 +189,10 @@ class GridParam(_ChoiceParam):
 
 Param = FloatParam | IntParam | CategoricalParam | GridParam
 PARAM_TYPES: dict[str, type[_Param]] = {
-    "float": FloatParam, "int": IntParam, "categorical": CategoricalParam, "grid": GridParam,
+    "float": FloatParam,
+    "int": IntParam,
+    "categorical": CategoricalParam,
+    "grid": GridParam,
 }
 
 
@@ -205,18 +207,25 @@ def _by_type(value: Any, handler: Any) -> _Param:
     kind = value.get("type")
     if kind not in PARAM_TYPES:
         raise PydanticCustomError(
-            "search_space", "type={kind} is not a param type; valid: {valid}",
+            "search_space",
+            "type={kind} is not a param type; valid: {valid}",
             {"kind": repr(kind), "valid": valid},
         )
     return PARAM_TYPES[kind].model_validate(value)
 
 
-ParamName = Annotated[str, AfterValidator(_dotted)]
 AnyParam = Annotated[Param, Field(discriminator="type"), WrapValidator(_by_type)]
 
 
-class SearchSpace(RootModel[dict[ParamName, AnyParam]]):
+class SearchSpace(RootModel[dict[str, AnyParam]]):
     """Parameter name (dotted run-config path) -> typed parameter."""
+
+    @model_validator(mode="after")
+    def _dotted_names(self) -> SearchSpace:
+        for name in self.root:
+            if not _NAME.fullmatch(name):
+                raise _invalid(name, name, "must be a dotted run-config path such as train.lr")
+        return self
 
     @property
     def params(self) -> dict[str, Param]:
@@ -269,7 +278,9 @@ def load_space(source: str | Path | Mapping[str, Any], base_dir: Path, prefix: s
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as e:
-        raise ConfigError(f"{prefix}={str(source)!r}: cannot read search space file {path}: {e.strerror}") from None
+        raise ConfigError(
+            f"{prefix}={str(source)!r}: cannot read search space file {path}: {e.strerror}"
+        ) from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" line {where.line + 1}" if where else ""
@@ -283,4 +294,3 @@ def load_space(source: str | Path | Mapping[str, Any], base_dir: Path, prefix: s
         return validate_config(SearchSpace, raw)
     except ConfigError as e:
         raise ConfigError(f"{prefix}: {path}: {e}") from None
-

@@ -18,14 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hartune.registry import Registry
 from hartune.tune.samplers import SAMPLERS
+from hartune.tune.search import FINAL
 from hartune.tune.schedulers import SCHEDULERS
 from hartune.tune.space import SearchSpace, load_space
 
 if TYPE_CHECKING:
     from hartune.spec import Spec
     from hartune.train import RunConfig
-
-FINAL = "hartune_final"  # flag of a trial's last report: it trained to the end and was tested
 
 
 @dataclass(frozen=True)
@@ -140,9 +139,7 @@ class StageConfig(BaseModel):
 STAGES: Registry[type[StageConfig]] = Registry("stage kind")
 
 
-def register_stage(cls: type[StageConfig]) -> type[StageConfig]:
-    STAGES.register(cls.model_fields["kind"].annotation.__args__[0])(cls)
-    return cls
+register_stage = STAGES.register_config("kind")
 
 
 def final_value(o: TrialOutcome, metric: str) -> float | None:
@@ -271,25 +268,21 @@ class SearchStage(StageConfig):
 
 
 def corners(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
-    """Each parameter at each bound or choice (others at their first), labelled by key path."""
-    first = {name: bounds[0][1] for name, bounds in _bounds(space).items()}
-    points = []
-    for name, bounds in _bounds(space).items():
-        for label, value in bounds:
-            points.append((f"space.{name}.{label}", {**first, name: value}))
-    return points
+    """Each parameter at each bound or choice (others at their first), labelled by its key path."""
+    labelled = {name: _labels(p) for name, p in space.params.items()}
+    first = {name: p.bounds()[0] for name, p in space.params.items()}
+    return [
+        (f"space.{name}.{label}", {**first, name: value})
+        for name, p in space.params.items()
+        for label, value in zip(labelled[name], p.bounds())
+    ]
 
 
-def _bounds(space: SearchSpace) -> dict[str, list[tuple[str, Any]]]:
-    out = {}
-    for name, p in space.params.items():
-        if hasattr(p, "low"):
-            out[name] = [("low", p.low), ("high", p.high)]
-        else:
-            values = getattr(p, "choices", None) or getattr(p, "values", None) or []
-            key = "choices" if hasattr(p, "choices") else "values"
-            out[name] = [(f"{key}[{i}]", v) for i, v in enumerate(values)]
-    return out
+def _labels(p: Any) -> list[str]:
+    if hasattr(p, "low"):
+        return ["low", "high"]
+    key = "choices" if hasattr(p, "choices") else "values"
+    return [f"{key}[{i}]" for i in range(len(p.bounds()))]
 
 
 AnyStage = STAGES.union("kind")
