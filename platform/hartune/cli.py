@@ -61,6 +61,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{d.info['windows']} windows, {result.num_parameters:,} parameters, best epoch {result.best_epoch}"
     )
     print("test  " + format_metrics(result.test, TEST_KEYS))
+    subjects = {k: d.info[k] for k in ("train_subjects", "val_subjects", "test_subjects") if k in d.info}
+    print(f"subjects {subjects}" if subjects else "random window split: subjects on both sides (leaky)")
     print(f"chance f1_macro ~ {1 / d.num_classes:.3f}; data fingerprint {d.fingerprint[:12]}")
     return 0
 
