@@ -70,6 +70,11 @@ CASES = {
     "absent test subject": (edit("datasets/watch/split", {"kind": "holdout", "test_subjects": [42]}),
                             "test subjects [42] do not exist"),
     "unreachable tracking server": (edit("tracking", {"uri": "http://127.0.0.1:9"}), "tracking.uri='http://127.0.0.1:9': unreachable"),
+    "search metric not reported each epoch": (edit("stages/1/metric", "test_f1_macro"),
+                                              "metric 'test_f1_macro': accepted: val_*, train_* or num_parameters"),
+    "multi-objective with a scheduler": (edit("stages/1", {**GOOD["stages"][1], "metric": ["val_f1_macro", "num_parameters"],
+                                                        "mode": ["max", "min"], "scheduler": {"name": "asha"}}),
+                                         "cannot use an early-stopping scheduler"),
     "stage dataset not in spec": (edit("stages/0/datasets", ["pamap2"]), "'pamap2' is not a dataset of this spec"),
 }
 

@@ -137,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"parent run {summary.parent_run_id}")
     for s in summary.stages:
         c = s.counts
-        best = f"best {s.best.label} ({spec.stage(s.name).metric} {s.best.value:.4f})" if s.best else "no finished trial"
+        best = f"best {s.best.label} ({spec.stage(s.name).primary_metric} {s.best.value:.4f})" if s.best else "no finished trial"
         print(f"  stage {s.name}: {c['finished']} finished, {c['stopped']} stopped early, {c['failed']} failed; {best}")
     print(f"open the results: {ui_command(uri)}")
     return 0

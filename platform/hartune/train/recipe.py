@@ -124,6 +124,7 @@ class Recipe:
         self._setup_loss()
         self._setup_optimizer()
         self.generator = torch.Generator().manual_seed(self.cfg.seed)  # batch order
+        self.num_parameters = count_parameters(self.model)
 
     # -- one epoch -------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -182,6 +183,7 @@ class Recipe:
             val, _ = self.evaluate(self.val_x, self.val_y)
             metrics.update({f"val_{k}": v for k, v in val.items()})
             metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+            metrics["num_parameters"] = self.num_parameters  # a possible second objective of a search
             metrics["epoch_time_s"] = time.perf_counter() - t0
             if hasattr(self.loss_fn, "on_epoch_end"):  # adaptive losses update their weights here
                 metrics.update(self.loss_fn.on_epoch_end(epoch, val) or {})
@@ -212,7 +214,7 @@ class Recipe:
             data=self.data,
             test_true=self.data.test.y,
             test_prob=prob,
-            num_parameters=count_parameters(self.model),
+            num_parameters=self.num_parameters,
             stopped_early=stopped_early,
         )
 

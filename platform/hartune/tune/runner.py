@@ -155,7 +155,7 @@ class SpecRunner:
         b = st.best(outcomes, overlays)
         runs.log_metrics(self.client, stage_run, {f"trials_{k}": v for k, v in counts.items()})
         if b is not None:
-            runs.log_metrics(self.client, stage_run, {f"best_{st.metric}": b.value})
+            runs.log_metrics(self.client, stage_run, {f"best_{st.primary_metric}": b.value})
             runs.set_tags(self.client, stage_run, {"hartune.best": b.label, "hartune.best_trials": ",".join(b.trial_ids)})
             runs.log_json(self.client, stage_run, b.overlay, "best_config.json")
             if spec.tracking.log_models != "none":
@@ -170,8 +170,8 @@ class SpecRunner:
         candidates = [r for r in grid if r.checkpoint and (r.metrics or {}).get("trial_id") in b.trial_ids]
         if not candidates:
             return
-        sign = 1 if st.mode == "max" else -1
-        top = max(candidates, key=lambda r: sign * float(r.metrics.get(st.metric, float("-inf"))))
+        sign = 1 if st.primary_mode == "max" else -1
+        top = max(candidates, key=lambda r: sign * float(r.metrics.get(st.primary_metric, float("-inf"))))
         run_id = runs.find_trial_run(self.client, exp, stage_run, top.metrics["trial_id"])
         if run_id is None:
             return

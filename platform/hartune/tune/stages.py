@@ -8,13 +8,14 @@ flattened into MLflow params; the trainable resolves it back into a full ``RunCo
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hartune.registry import Registry
 from hartune.tune.samplers import SAMPLERS
@@ -54,6 +55,12 @@ class TunePlan:
     scheduler: Any = None
 
 
+# Searchers and schedulers see every epoch's report, so a stage's metric must be in each of them:
+# validation or training metrics, or the model size (test metrics exist only at the end, by design).
+METRIC_PATTERN = r"^((val|train)_[a-z0-9_]+|num_parameters)$"
+METRIC_NAME = re.compile(METRIC_PATTERN)
+
+
 class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,7 +69,7 @@ class StageConfig(BaseModel):
     from_stage: str | None = Field(None, description="start from the best configuration of this stage")
     datasets: list[str] | None = Field(None, description="dataset keys; default: every dataset")
     seeds: list[int] | None = Field(None, description="default: the spec's seeds")
-    metric: str = Field("val_f1_macro", pattern=r"^(val|test|train)_[a-z0-9_]+$")
+    metric: str = Field("val_f1_macro", pattern=METRIC_PATTERN)
     mode: Literal["max", "min"] = "max"
 
     def dataset_keys(self, spec: Spec) -> list[str]:
@@ -90,8 +97,17 @@ class StageConfig(BaseModel):
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------------
+    @property
+    def primary_metric(self) -> str:
+        """The metric that ranks trials (the first one of a multi-objective search)."""
+        return self.metric if isinstance(self.metric, str) else self.metric[0]
+
+    @property
+    def primary_mode(self) -> str:
+        return self.mode if isinstance(self.mode, str) else self.mode[0]
+
     def better(self, a: float, b: float) -> bool:
-        return a > b if self.mode == "max" else a < b
+        return a > b if self.primary_mode == "max" else a < b
 
     def candidate_runs(self, spec: Spec, index: int, base_dir: Path) -> list[tuple[str, RunConfig]]:
         """Every run config this stage could produce, validated; errors name the stage key path."""
@@ -179,7 +195,7 @@ class GridStage(StageConfig):
         by_variant: dict[str, list[float]] = {}
         ids: dict[str, list[str]] = {}
         for o in outcomes:
-            v = final_value(o, self.metric)
+            v = final_value(o, self.primary_metric)
             if v is not None:
                 by_variant.setdefault(o.config["variant"], []).append(v)
                 ids.setdefault(o.config["variant"], []).append(o.trial_id)
@@ -197,6 +213,10 @@ class SearchStage(StageConfig):
     over one dataset and seed, with an optional early-stopping scheduler."""
 
     kind: Literal["search"] = "search"
+    # A list of metrics (with a list of modes) makes the search multi-objective, e.g. nsga2 over
+    # [val_f1_macro, num_parameters] / [max, min]; the first one ranks the "best" configuration.
+    metric: str | list[str] = Field("val_f1_macro")
+    mode: Literal["max", "min"] | list[Literal["max", "min"]] = "max"
     space: str | dict[str, Any]
     sampler: str = "tpe"
     sampler_seed: int = 0
@@ -210,6 +230,19 @@ class SearchStage(StageConfig):
         if v not in SAMPLERS:
             raise ValueError(f"unknown sampler {v!r}; valid: {', '.join(SAMPLERS.names())}")
         return v
+
+    @model_validator(mode="after")
+    def _objectives(self) -> SearchStage:
+        metrics = [self.metric] if isinstance(self.metric, str) else self.metric
+        modes = [self.mode] if isinstance(self.mode, str) else self.mode
+        if len(metrics) != len(modes):
+            raise ValueError(f"metric has {len(metrics)} entries but mode has {len(modes)}; give one mode per metric")
+        for m in metrics:
+            if not METRIC_NAME.match(m):
+                raise ValueError(f"metric {m!r}: accepted: val_*, train_* or num_parameters")
+        if len(metrics) > 1 and self.scheduler is not None:
+            raise ValueError("a multi-objective search cannot use an early-stopping scheduler; use scheduler: none")
+        return self
 
     def load(self, base_dir: Path) -> SearchSpace:
         """A file path is taken from the working directory, else from the spec's folder."""
@@ -250,7 +283,7 @@ class SearchStage(StageConfig):
             param_space={**constants, **sampled},
             num_samples=self.samples(base_dir),
             search_alg=searcher,
-            scheduler=self.scheduler.build(self.metric, self.mode, max_t) if self.scheduler else None,
+            scheduler=self.scheduler.build(self.primary_metric, self.primary_mode, max_t) if self.scheduler else None,
         )
 
     def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
@@ -258,7 +291,7 @@ class SearchStage(StageConfig):
 
         best: Best | None = None
         for o in outcomes:
-            v = final_value(o, self.metric)
+            v = final_value(o, self.primary_metric)
             if v is None or (best is not None and not self.better(v, best.value)):
                 continue
             point = {k: val for k, val in o.config.items() if k not in ("variant", "dataset", "seed")}

@@ -1,0 +1,101 @@
+"""The same run tree through a real ``mlflow server`` process (HTTP URI, proxied artifacts), with
+``log_models: all`` and a multi-objective NSGA-II search; then ``hartune ls`` reads it back."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from hartune.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    d = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{d}/server.db", "--artifacts-destination", str(d / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=d,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("mlflow server did not start")
+    yield uri, d
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def finished(server, ray_local, tmp_path_factory):
+    uri, _ = server
+    d = tmp_path_factory.mktemp("remote")
+    spec = {
+        "name": "remote",
+        "seeds": [0],
+        "tracking": {"uri": uri, "log_models": "all", "optuna_storage": f"sqlite:///{d}/optuna.db"},
+        "storage": str(d / "ray"),
+        "datasets": {"watch": {"window": {"length": 100, "stride": 300}, "split": {"kind": "loso", "fold": 0},
+                               "train": {"epochs": 1}}},
+        "stages": [
+            {"name": "grid", "kind": "grid", "variants": {"CNN": {"model": {"name": "cnn"}}}},
+            {"name": "pareto", "kind": "search", "from_stage": "grid", "sampler": "nsga2", "num_samples": 3,
+             "space": {"model.dropout": {"type": "float", "low": 0.0, "high": 0.5}},
+             "metric": ["val_f1_macro", "num_parameters"], "mode": ["max", "min"]},
+        ],
+    }
+    path = d / "remote.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return main(["run", str(path), "--quiet"]), MlflowClient(uri), d
+
+
+def test_run_tree_and_models_on_a_remote_server(finished) -> None:
+    rc, c, _ = finished
+    assert rc == 0
+    exp = c.get_experiment_by_name("remote")
+    runs = c.search_runs([exp.experiment_id], max_results=100)
+    levels = [r.data.tags.get("hartune.level") for r in runs]
+    assert levels.count("run") == 1 and levels.count("stage") == 2 and levels.count("trial") == 4
+    for t in (r for r in runs if r.data.tags.get("hartune.level") == "trial"):
+        assert t.info.status == "FINISHED"
+        assert "confusion_matrix.png" in {a.path for a in c.list_artifacts(t.info.run_id)}
+        # log_models: all -> every trial logged its own model
+        assert len(c.search_logged_models([exp.experiment_id], filter_string=f"source_run_id = '{t.info.run_id}'")) == 1
+
+
+def test_multi_objective_search_reaches_optuna_with_two_values(finished) -> None:
+    _, _, d = finished
+    study = optuna.load_study(study_name="remote.pareto", storage=f"sqlite:///{d}/optuna.db")
+    assert len(study.directions) == 2
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 3 and all(len(t.values) == 2 for t in done)
+
+
+def test_ls_lists_experiments_stages_and_best(finished, server, capsys) -> None:
+    uri, _ = server
+    assert main(["ls", "--uri", uri]) == 0
+    out = capsys.readouterr().out
+    assert "remote" in out and "stage grid" in out and "stage pareto" in out and "val_f1_macro" in out
