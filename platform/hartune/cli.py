@@ -126,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec, path, digest, uri, trials = _checked(args)
     if args.stage:
-        spec = spec.model_copy(update={"stages": [s for s in spec.stages if s.name == args.stage or s.name in _needs(spec, args.stage)]})
+        spec = spec.model_copy(update={"stages": [s for s in spec.stages if s.name == args.stage or s.name in spec.upstream(args.stage)]})
     if args.dry_run:
         print_plan(spec, path.parent)
         print(f"total: {sum(s.trial_count(spec, path.parent) for s in spec.stages)} trials")
@@ -141,14 +141,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  stage {s.name}: {c['finished']} finished, {c['stopped']} stopped early, {c['failed']} failed; {best}")
     print(f"open the results: {ui_command(uri)}")
     return 0
-
-
-def _needs(spec, name: str) -> set[str]:  # noqa: ANN001
-    need, st = set(), spec.stage(name)
-    while st.from_stage:
-        need.add(st.from_stage)
-        st = spec.stage(st.from_stage)
-    return need
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

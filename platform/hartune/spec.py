@@ -104,6 +104,14 @@ class Spec(Strict):
                 return st
         raise UnknownNameError("stage", name, [s.name for s in self.stages])
 
+    def upstream(self, name: str) -> set[str]:
+        """Stages that stage ``name`` starts from, transitively (``--stage`` runs them first)."""
+        need, st = set(), self.stage(name)
+        while st.from_stage:
+            need.add(st.from_stage)
+            st = self.stage(st.from_stage)
+        return need
+
     def base_raw(self, dataset: str) -> dict[str, Any]:
         """The run config of ``dataset`` before any stage touches it, as a plain dict."""
         entry = self.datasets[dataset].model_dump(mode="json", exclude={"train"})

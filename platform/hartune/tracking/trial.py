@@ -23,6 +23,7 @@ class TrialTracker:
 
     uri: str
     run_id: str
+    client: Any  # one MlflowClient for the trial's life, not one per epoch
 
     @classmethod
     def open(
@@ -32,14 +33,14 @@ class TrialTracker:
         c = runs.client(uri)
         run_id = runs.trial_run(c, experiment_id, stage_run, trial_id, name, tags)
         runs.log_params(c, run_id, params)
-        return cls(uri, run_id)
+        return cls(uri, run_id, c)
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
-        runs.log_metrics(runs.client(self.uri), self.run_id, metrics, step=epoch)
+        runs.log_metrics(self.client, self.run_id, metrics, step=epoch)
 
     def finish(self, result: TrainResult, spec_text: str, log_model: bool) -> dict[str, float]:
         """Log test metrics and artifacts; returns the flat final metrics (also reported to Tune)."""
-        c = runs.client(self.uri)
+        c = self.client
         d = result.data
         final = {f"test_{k}": v for k, v in result.test.items()}
         final.update({f"best_val_{k}": v for k, v in result.val.items()})
@@ -64,7 +65,7 @@ class TrialTracker:
         return final
 
     def fail(self, error: BaseException) -> None:
-        c = runs.client(self.uri)
+        c = self.client
         runs.set_tags(c, self.run_id, {"hartune.error": f"{type(error).__name__}: {error}"})
         c.log_text(self.run_id, "".join(traceback.format_exception(error)), "error.txt")
         c.set_terminated(self.run_id, "FAILED")

@@ -96,7 +96,7 @@ class SpecRunner:
         status = "FINISHED"
         try:
             for st in spec.stages:
-                if only_stage and st.name != only_stage and st.name not in self._needed_by(only_stage):
+                if only_stage and st.name != only_stage and st.name not in spec.upstream(only_stage):
                     continue
                 summaries.append(self._run_stage(st, exp, parent, best, tags))
                 if summaries[-1].best is not None:
@@ -107,14 +107,6 @@ class SpecRunner:
         finally:
             self.client.set_terminated(parent, status)
         return RunSummary(parent, exp, summaries)
-
-    def _needed_by(self, name: str) -> set[str]:
-        """Stages that ``name`` starts from, transitively (``--stage`` runs them first)."""
-        need, st = set(), self.spec.stage(name)
-        while st.from_stage:
-            need.add(st.from_stage)
-            st = self.spec.stage(st.from_stage)
-        return need
 
     def _run_stage(self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]) -> StageSummary:
         from ray import tune
