@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hartune.data import SPLITS, DataConfig, DataError, ImbalanceConfig, load_recordings, make_windows, prepare, zscore_stats
+from hartune.data import SPLITS, DataConfig, DataError, load_recordings, make_windows, prepare, zscore_stats
 
 
 def _windows(watch_cfg: DataConfig):

@@ -3,7 +3,6 @@ store, read back. One run of the spec serves every assertion (it costs about a m
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import optuna
 import pytest

@@ -12,9 +12,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from hartune.data.datasets import DATASETS, DatasetConfig, load_recordings
+from hartune.data.datasets import DATASETS, load_recordings
 from hartune.data.imbalance import ImbalanceConfig, subsample
-from hartune.data.splits import SPLITS, SplitConfig
+from hartune.data.splits import SPLITS
 from hartune.data.windows import WindowConfig, Windows, make_windows
 
 # Discriminated unions built from the registries: `name` picks the dataset, `kind` the split, and an

@@ -15,7 +15,8 @@ from typing import Any
 
 from hartune.spec import Spec, deep_merge
 from hartune.tracking import git_commit, runs
-from hartune.tune.stages import FINAL, Best, StageConfig, TrialOutcome
+from hartune.tune.search import FINAL
+from hartune.tune.stages import Best, StageConfig, TrialOutcome
 from hartune.tune.trainable import StageContext, run_trial
 
 

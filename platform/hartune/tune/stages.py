@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hartune.registry import Registry
 from hartune.tune.samplers import SAMPLERS
-from hartune.tune.search import FINAL
 from hartune.tune.schedulers import SCHEDULERS
 from hartune.tune.space import SearchSpace, load_space
 
@@ -266,7 +265,7 @@ class SearchStage(StageConfig):
         return space.grid_size() if self.sampler == "grid" and space.is_grid() else 10
 
     def trial_count(self, spec: Spec, base_dir: Path) -> int:
-        return self.samples(base_dir) * len(self.dataset_keys(spec)[:1]) * len(self.seed_list(spec)[:1])
+        return self.samples(base_dir)  # one dataset and one seed: the first of each
 
     def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None) -> TunePlan:
         from hartune.tune.search import make_searcher

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hartune.tune.stages import FINAL
+from hartune.tune.search import FINAL
 
 
 @dataclass(frozen=True)
