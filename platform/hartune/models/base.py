@@ -35,6 +35,12 @@ class HARClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (B, K)
 
+    def auxiliary_loss(self, x: torch.Tensor) -> torch.Tensor | None:
+        """An extra training term from the (normalised) batch ``(B, T, C)``, already weighted, e.g. a
+        denoising-autoencoder reconstruction penalty; ``None`` for plain classifiers. The recipe adds
+        it to the classification loss and logs it as the term ``aux``."""
+        return None
+
 
 class Normalized(nn.Module):
     """A classifier with its per-channel z-score kept inside, so it accepts raw windows.

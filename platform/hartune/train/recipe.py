@@ -140,6 +140,9 @@ class Recipe:
             logits = self.model(x)  # (B, K)
             out = self.loss_fn(logits, y)
             loss, terms = out if isinstance(out, tuple) else (out, {})
+            aux = self.model.auxiliary_loss(x)
+            if aux is not None:
+                loss, terms = loss + aux, {**terms, "aux": aux.detach()}
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(f"training loss is {loss.item()} at epoch {epoch}, batch {start // bs}")
             self.optimizer.zero_grad(set_to_none=True)
