@@ -66,3 +66,19 @@ def test_patience_stops_early(recordings_npz: Path) -> None:
     })
     r = train(_cfg(data, epochs=30, patience=2, lr=1e-6))  # lr too small to ever improve
     assert r.stopped_early and len(r.history) < 30
+
+
+def test_adaptive_composite_logs_terms_and_weights_every_epoch(watch_cfg: DataConfig) -> None:
+    cfg = _cfg(watch_cfg, epochs=3).model_copy(update={"loss": RunConfig.model_validate({"loss": {"name": "acl"}}).loss})
+    rec = Recorder()
+    train(cfg, callbacks=[rec])
+    weights = []
+    for _, m in rec.epochs:
+        assert {"train_loss_ce", "train_loss_focal", "train_loss_label_smoothing", "val_ece"} <= set(m)
+        w = [m[f"loss_weight_{t}"] for t in ("ce", "focal", "label_smoothing")]
+        assert sum(w) == pytest.approx(1.0, abs=1e-6) and min(w) >= 0.1 - 1e-6 and max(w) <= 0.8 + 1e-6
+        weights.append(w)
+    assert weights[0] == pytest.approx([0.33, 0.33, 0.34], abs=1e-6)
+    # the controller moved the weights once validation accuracy changed between epochs
+    accs = [m["val_accuracy"] for _, m in rec.epochs]
+    assert (weights[2] != weights[1]) == (accs[1] != accs[0])
