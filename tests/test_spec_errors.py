@@ -14,6 +14,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from hartune.models import MODELS
+
 GOOD = {
     "name": "bad_inputs",
     "seeds": [0],
@@ -26,6 +28,9 @@ GOOD = {
          "space": {"train.lr": {"type": "float", "low": 1.0e-4, "high": 1.0e-2, "log": True}}, "num_samples": 2},
     ],
 }
+
+
+GAMMA = {"gamma": {"type": "float", "low": 0.5, "high": 3.0}}
 
 
 def edit(path: str, value, delete: bool = False):
@@ -48,7 +53,7 @@ CASES = {
     "unknown top-level key": (edit("nmae", "x"), "nmae='x': Extra inputs are not permitted"),
     "wrong type": (edit("seeds", "zero"), "seeds='zero': Input should be a valid list"),
     "missing stages": (edit("stages", None, delete=True), "stages: Field required"),
-    "unknown model": (edit("models/cnn/name", "usadd"), "unknown model 'usadd'; valid: cnn, usad"),
+    "unknown model": (edit("models/cnn/name", "usadd"), f"unknown model 'usadd'; valid: {', '.join(MODELS.names())}"),
     "model knob out of range": (edit("models/cnn/dropout", 2.0), "models.cnn: model cnn.dropout=2.0"),
     "unknown dataset": (edit("datasets/watch/dataset/name", "wisdmm"), "datasets.watch.dataset: Input tag 'wisdmm'"),
     "unknown sampler": (edit("stages/1/sampler", "tpee"), "stages[1].sampler='tpee': unknown sampler 'tpee'; valid:"),
@@ -76,6 +81,20 @@ CASES = {
                                                         "mode": ["max", "min"], "scheduler": {"name": "asha"}}),
                                          "cannot use an early-stopping scheduler"),
     "stage dataset not in spec": (edit("stages/0/datasets", ["pamap2"]), "'pamap2' is not a dataset of this spec"),
+    "composite weights naming no term": (edit("stages/0/variants/A", {"model": "cnn", "loss": {"name": "composite", "weights": {"ce": 1}}}),
+                                         "stages[0].variants.A: loss: weights has keys ['ce']; terms are ['ce', 'focal', 'label_smoothing']"),
+    "interleaved from a single-term loss": (edit("stages/1", {"name": "inter", "kind": "interleaved", "from_stage": "grid", "space": {"focal": {"range": GAMMA}}}),
+                                            "stages[1]: starts from loss 'ce' with terms none; it searches the composite's terms focal"),
+    "interleaved range outside the loss's": (lambda s: edit("loss", {"name": "acl"})(edit("stages/1", {
+        "name": "inter", "kind": "interleaved", "from_stage": "grid",
+        "space": {"focal": {"range": {"gamma": {**GAMMA["gamma"], "low": -1.0}}}}})(s)),
+                                             "stages[1].focal.space.loss.terms.focal.gamma.low=-1.0: Input should be greater than or equal to 0"),
+    "independent knob the loss lacks": (edit("stages/0", {"name": "grid", "kind": "independent", "space": {"focal": {"grid": [{"gama": 1}]}}}),
+                                        "stages[0].focal.variants.gama=1: loss.gama=1: Extra inputs are not permitted"),
+    "independent grid search without points": (edit("stages/0", {"name": "grid", "kind": "independent", "space": {"focal": {"range": GAMMA}}}),
+                                               "stages[0].space.focal.grid: missing; search: grid needs the family's points"),
+    "independent family not in the space": (edit("stages/0", {"name": "grid", "kind": "independent", "families": ["ls"], "space": {"focal": {"range": GAMMA}}}),
+                                            "stages[0].families: 'ls' is not in the space; accepted: focal"),
 }
 
 

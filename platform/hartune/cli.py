@@ -111,11 +111,8 @@ def print_plan(spec, base_dir) -> None:  # noqa: ANN001
         n = st.trial_count(spec, base_dir)
         src = f" from {st.from_stage}" if st.from_stage else ""
         print(f"stage {st.name} ({st.kind}{src}): {n} trials, metric {st.metric} ({st.mode})")
-        for variant in st.overlays(base_dir):
-            print(f"  {variant}: datasets {', '.join(st.dataset_keys(spec))}; seeds {st.seed_list(spec)}")
-        if st.kind == "search":
-            print(f"  sampler {st.sampler} (seed {st.sampler_seed}); space: {st.space}; "
-                  f"scheduler: {st.scheduler.name if st.scheduler else 'none'}")
+        for line in st.describe(spec, base_dir):
+            print(f"  {line}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -37,6 +37,9 @@ def describe_error(e: ValidationError, prefix: str = "", root: Any = None) -> st
                 node = node[p]
             else:
                 continue  # a union tag or a validator's synthetic location: not in the input
+        elif root is not None and isinstance(node, Mapping) and isinstance(p, str) and p not in node:
+            if err["type"] != "missing" and "extra" not in err["type"]:
+                continue  # the tag of the union member whose own validator failed (loss.composite)
         if isinstance(p, int):
             parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
         else:

@@ -20,7 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from hartune.data import DataConfig, DataError, prepare
 from hartune.registry import ConfigError, UnknownNameError, validate_config
 from hartune.train import ModelSpec, RunConfig, TrainConfig
-from hartune.tune.stages import AnyStage, StageConfig
+from hartune.tune import loss_stages  # noqa: F401  (registers the loss-search stage kinds)
+from hartune.tune.stages import STAGES, StageConfig
+
+AnyStage = STAGES.union("kind")  # every stage kind, registered by the imports above
 
 
 class SpecError(ValueError):

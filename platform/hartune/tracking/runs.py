@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ PARENT = "mlflow.parentRunId"
 TRIAL_TAG = "hartune.trial_id"
 LEVEL_TAG = "hartune.level"  # run | stage | trial
 MAX_BATCH = 100  # MLflow's log_batch limit on params per call
+BAD_KEY_CHARS = re.compile(r"[^\w\-. :/]")
 
 
 def client(uri: str) -> MlflowClient:
@@ -46,9 +48,16 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def param_key(key: str) -> str:
+    """MLflow accepts alphanumerics, ``_ - . : /`` and spaces in names; a variant such as
+    ``gamma=1, alpha=0.25`` keeps its shape with the rest replaced by ``_``."""
+    return BAD_KEY_CHARS.sub("_", key)
+
+
 def log_params(c: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
     existing = c.get_run(run_id).data.params
-    items = [Param(k, str(v)[:6000]) for k, v in flatten(params).items() if k not in existing]
+    flat = {param_key(k): v for k, v in flatten(params).items()}
+    items = [Param(k, str(v)[:6000]) for k, v in flat.items() if k not in existing]
     for i in range(0, len(items), MAX_BATCH):
         c.log_batch(run_id, params=items[i : i + MAX_BATCH])
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,21 +112,70 @@ class SpecRunner:
         return RunSummary(parent, exp, summaries)
 
     def _run_stage(self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]) -> StageSummary:
-        from ray import tune
-
-        from hartune.tracking.callback import TrialStatusCallback
-
         spec = self.spec
         base = best[st.from_stage].overlay if st.from_stage and st.from_stage in best else {}
-        overlays = {k: deep_merge(base, v) for k, v in st.overlays(self.base_dir).items()}
         stage_run = runs.start_run(self.client, exp, st.name, "stage", parent, {**tags, "hartune.stage_kind": st.kind})
         runs.log_params(self.client, stage_run, {"stage": st.model_dump(mode="json", exclude_none=True)})
         if base:
             runs.log_json(self.client, stage_run, base, "from_stage_best.json")
-        plan = st.tune_plan(spec, self.base_dir, spec.tracking.optuna_storage)
+        driver = StageRun(self, st, exp, stage_run, tags)
+        b = st.execute(driver, base)
+        counts = dict(driver.counts)
+        runs.log_metrics(self.client, stage_run, {f"trials_{k}": v for k, v in counts.items()})
+        if b is not None:
+            runs.log_metrics(self.client, stage_run, {f"best_{st.primary_metric}": b.value})
+            runs.set_tags(self.client, stage_run, {"hartune.best": b.label, "hartune.best_trials": ",".join(b.trial_ids)})
+            runs.log_json(self.client, stage_run, b.overlay, "best_config.json")
+            if spec.tracking.log_models != "none":
+                self._log_best_models(st, driver, b, exp, stage_run)
+        self.client.set_terminated(stage_run, "FINISHED")
+        return StageSummary(st.name, st.kind, stage_run, b, counts)
+
+    def _log_best_models(self, st: StageConfig, driver: StageRun, b: Best, exp: str, stage_run: str) -> None:
+        """The best trial of the stage gets its model logged (with ``all``, trials already did)."""
+        if self.spec.tracking.log_models == "all":
+            return
+        candidates = [driver.results[t] for t in b.trial_ids if t in driver.results and driver.results[t][0].checkpoint]
+        if not candidates:
+            return
+        sign = 1 if st.primary_mode == "max" else -1
+        top, trial_parent = max(candidates, key=lambda c: sign * float(c[0].metrics.get(st.primary_metric, float("-inf"))))
+        run_id = runs.find_trial_run(self.client, exp, trial_parent, top.metrics["trial_id"])
+        if run_id is None:
+            return
+        with top.checkpoint.as_directory() as d:
+            log_best_model(self.uri, run_id, Path(d))
+        runs.set_tags(self.client, run_id, {"hartune.best_of_stage": "true"})
+        runs.set_tags(self.client, stage_run, {"hartune.best_run_id": run_id})
+
+
+class StageRun:
+    """The runner's side of one stage (a ``StageDriver``): its MLflow run, the Tune experiments the
+    stage asks for, their trial counts and results (for logging the best model afterwards)."""
+
+    def __init__(self, runner: SpecRunner, st: StageConfig, exp: str, stage_run: str, tags: dict[str, str]) -> None:
+        self.runner, self.st, self.exp, self.stage_run, self.tags = runner, st, exp, stage_run, tags
+        self.spec, self.base_dir, self.client = runner.spec, runner.base_dir, runner.client
+        self.counts: Counter[str] = Counter({"finished": 0, "stopped": 0, "failed": 0})
+        self.results: dict[str, tuple[Any, str]] = {}  # trial id -> (Tune result, MLflow parent run)
+
+    def tune(self, stage: StageConfig, start: Mapping[str, Any], step: str | None = None) -> tuple[Best | None, list[TrialOutcome]]:
+        from ray import tune
+
+        from hartune.tracking.callback import TrialStatusCallback
+
+        spec, c = self.spec, self.client
+        parent, step_tags = self.stage_run, {}
+        if step is not None:
+            step_tags = {"hartune.step": step}
+            parent = runs.start_run(c, self.exp, step, "step", self.stage_run, {**self.tags, "hartune.stage": self.st.name, **step_tags})
+            runs.log_params(c, parent, {"stage": stage.model_dump(mode="json", exclude_none=True)})
+        overlays = {k: deep_merge(start, v) for k, v in stage.overlays(self.base_dir).items()}
+        plan = stage.tune_plan(spec, self.base_dir, spec.tracking.optuna_storage)
         threads = max(1, int(spec.resources.cpu))
-        ctx = StageContext(spec, st.name, overlays, self.uri, exp, stage_run, self.spec_path.read_text(),
-                           spec.tracking.log_models, {"hartune.spec_hash": self.spec_hash, "hartune.git_commit": tags["hartune.git_commit"]}, threads)
+        trial_tags = {"hartune.spec_hash": self.tags["hartune.spec_hash"], "hartune.git_commit": self.tags["hartune.git_commit"], **step_tags}
+        ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent, self.runner.spec_path.read_text(),
+                           spec.tracking.log_models, trial_tags, threads)
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
                                         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         storage = Path(spec.storage) if "://" in spec.storage else (Path.cwd() / spec.storage).resolve()
@@ -136,42 +187,32 @@ class SpecRunner:
                 max_concurrent_trials=spec.max_concurrent, reuse_actors=False,
             ),
             run_config=tune.RunConfig(
-                name=f"{spec.name}.{st.name}.{stage_run[:8]}", storage_path=str(storage),
+                name=f"{spec.name}.{stage.name}.{parent[:8]}", storage_path=str(storage),
                 failure_config=tune.FailureConfig(max_failures=spec.retries),
-                callbacks=[TrialStatusCallback(self.uri, exp, stage_run)],
-                verbose=0 if self.quiet else 1,
+                callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent)],
+                verbose=0 if self.runner.quiet else 1,
             ),
         )
         grid = tuner.fit()
         outcomes = outcomes_of(grid)
-        counts = {s: sum(o.status == s for o in outcomes) for s in ("finished", "stopped", "failed")}
-        b = st.best(outcomes, overlays)
-        runs.log_metrics(self.client, stage_run, {f"trials_{k}": v for k, v in counts.items()})
-        if b is not None:
-            runs.log_metrics(self.client, stage_run, {f"best_{st.primary_metric}": b.value})
-            runs.set_tags(self.client, stage_run, {"hartune.best": b.label, "hartune.best_trials": ",".join(b.trial_ids)})
-            runs.log_json(self.client, stage_run, b.overlay, "best_config.json")
-            if spec.tracking.log_models != "none":
-                self._log_best_models(st, grid, b, exp, stage_run)
-        self.client.set_terminated(stage_run, "FINISHED")
-        return StageSummary(st.name, st.kind, stage_run, b, counts)
+        counts = Counter(o.status for o in outcomes)
+        self.counts.update(counts)
+        for r, o in zip(grid, outcomes):
+            self.results[o.trial_id] = (r, parent)
+        b = stage.best(outcomes, overlays)
+        if step is not None:
+            runs.log_metrics(c, parent, {f"trials_{k}": counts.get(k, 0) for k in ("finished", "stopped", "failed")})
+            if b is not None:
+                runs.log_metrics(c, parent, {f"best_{stage.primary_metric}": b.value})
+                runs.set_tags(c, parent, {"hartune.best": b.label, "hartune.best_trials": ",".join(b.trial_ids)})
+                runs.log_json(c, parent, b.overlay, "best_config.json")
+            c.set_terminated(parent, "FINISHED")
+        return b, outcomes
 
-    def _log_best_models(self, st: StageConfig, grid: Any, b: Best, exp: str, stage_run: str) -> None:
-        """The best trial of the stage gets its model logged (with ``all``, trials already did)."""
-        if self.spec.tracking.log_models == "all":
-            return
-        candidates = [r for r in grid if r.checkpoint and (r.metrics or {}).get("trial_id") in b.trial_ids]
-        if not candidates:
-            return
-        sign = 1 if st.primary_mode == "max" else -1
-        top = max(candidates, key=lambda r: sign * float(r.metrics.get(st.primary_metric, float("-inf"))))
-        run_id = runs.find_trial_run(self.client, exp, stage_run, top.metrics["trial_id"])
-        if run_id is None:
-            return
-        with top.checkpoint.as_directory() as d:
-            log_best_model(self.uri, run_id, Path(d))
-        runs.set_tags(self.client, run_id, {"hartune.best_of_stage": "true"})
-        runs.set_tags(self.client, stage_run, {"hartune.best_run_id": run_id})
+    def log_table(self, rows: list[dict[str, Any]], artifact_file: str) -> None:
+        import pandas as pd
+
+        self.client.log_text(self.stage_run, pd.DataFrame(rows).to_csv(index=False), artifact_file)
 
 
 def default_threads() -> int:

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -266,14 +266,20 @@ class SearchSpace(RootModel[dict[str, AnyParam]]):
         return points
 
 
-def load_space(source: str | Path | Mapping[str, Any], base_dir: Path, prefix: str) -> SearchSpace:
-    """A space from an inline mapping or a YAML file (relative to ``base_dir``).
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_space(
+    source: str | Path | Mapping[str, Any], base_dir: Path, prefix: str, model: type[M] = SearchSpace
+) -> M:
+    """A space (``model``: a ``SearchSpace`` or another space-file schema) from an inline mapping or a
+    YAML file (relative to ``base_dir``).
 
     Errors are one ``ConfigError`` line: ``prefix.name.field=value: message`` for a mapping,
     ``prefix: FILE: name.field=value: message`` for a file.
     """
     if isinstance(source, Mapping):
-        return validate_config(SearchSpace, source, prefix)
+        return validate_config(model, source, prefix)
     path = Path(base_dir) / source
     try:
         raw = yaml.safe_load(path.read_text())
@@ -291,6 +297,6 @@ def load_space(source: str | Path | Mapping[str, Any], base_dir: Path, prefix: s
             f"{prefix}: {path}: must be a mapping of parameter name -> {{type: ...}}, got {type(raw).__name__}"
         )
     try:
-        return validate_config(SearchSpace, raw)
+        return validate_config(model, raw)
     except ConfigError as e:
         raise ConfigError(f"{prefix}: {path}: {e}") from None

@@ -1,7 +1,9 @@
 """Stage kinds, registered by name. A stage turns the spec into Ray Tune trials and picks its best.
 
 Adding a kind = one ``StageConfig`` subclass with ``kind: Literal[...]`` decorated ``@register_stage``,
-implementing ``overlays`` (named partial run configs), ``tune_plan`` and ``best``.
+implementing ``overlays`` (named partial run configs), ``tune_plan`` and ``best``: one Tune experiment.
+A stage made of several experiments (one per loss family, one per round) overrides ``execute``, which
+asks the runner's ``StageDriver`` to run sub-stages; the runner owns every Ray and MLflow call.
 A trial's Tune config is ``{variant, dataset, seed, **sampled}``: small, readable in Tune's table and
 flattened into MLflow params; the trainable resolves it back into a full ``RunConfig``.
 """
@@ -13,7 +15,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -52,6 +54,23 @@ class TunePlan:
     num_samples: int = 1
     search_alg: Any = None
     scheduler: Any = None
+
+
+class StageDriver(Protocol):
+    """What a stage may ask of the runner, which owns Ray Tune and MLflow."""
+
+    base_dir: Path  # the spec's folder (relative search-space paths)
+
+    def tune(
+        self, stage: StageConfig, start: Mapping[str, Any], step: str | None = None
+    ) -> tuple[Best | None, list[TrialOutcome]]:
+        """Run ``stage`` as one Tune experiment from the partial run config ``start``. With ``step``, its
+        trials sit under a child run of the stage run named ``step`` (a round, a loss family)."""
+        ...
+
+    def log_table(self, rows: list[dict[str, Any]], artifact_file: str) -> None:
+        """A table artifact (``.csv``) of the stage run."""
+        ...
 
 
 # Searchers and schedulers see every epoch's report, so a stage's metric must be in each of them:
@@ -108,16 +127,37 @@ class StageConfig(BaseModel):
     def better(self, a: float, b: float) -> bool:
         return a > b if self.primary_mode == "max" else a < b
 
-    def candidate_runs(self, spec: Spec, index: int, base_dir: Path) -> list[tuple[str, RunConfig]]:
-        """Every run config this stage could produce, validated; errors name the stage key path."""
+    def execute(self, driver: StageDriver, start: Mapping[str, Any]) -> Best | None:
+        """Run the stage from ``start`` (the from_stage best, or empty); returns its best."""
+        return driver.tune(self, start)[0]
+
+    def describe(self, spec: Spec, base_dir: Path) -> list[str]:
+        """Lines of the dry-run plan under the stage's heading."""
+        where = f"datasets {', '.join(self.dataset_keys(spec))}; seeds {self.seed_list(spec)}"
+        return [f"{variant}: {where}" for variant in self.overlays(base_dir)]
+
+    def start_candidates(self, spec: Spec, base_dir: Path) -> list[dict[str, Any]]:
+        """Every start this stage can get: the possible bests of its from_stage."""
+        if self.from_stage is None:
+            return [{}]
+        return spec.stage(self.from_stage).best_candidates(spec, base_dir)
+
+    def best_candidates(self, spec: Spec, base_dir: Path) -> list[dict[str, Any]]:
+        """Partial run configs this stage's best can be (what a later stage may start from)."""
         from hartune.spec import deep_merge, unflatten
 
-        bases = [{}]
-        if self.from_stage is not None:
-            earlier = spec.stage(self.from_stage)
-            bases = list(earlier.overlays(base_dir).values())
-            bases += [deep_merge(b, unflatten(p)) for b in bases for _, p in earlier.sampled_points(base_dir)]
+        points = self.sampled_points(base_dir)
+        return unique([
+            deep_merge(deep_merge(start, overlay), unflatten(point))
+            for start in self.start_candidates(spec, base_dir)
+            for overlay in self.overlays(base_dir).values()
+            for _, point in points
+        ])
+
+    def candidate_runs(self, spec: Spec, index: int, base_dir: Path) -> list[tuple[str, RunConfig]]:
+        """Every run config this stage could produce, validated; errors name the stage key path."""
         from hartune.registry import ConfigError
+        from hartune.spec import deep_merge, unflatten
 
         try:
             points = self.sampled_points(base_dir)
@@ -126,7 +166,7 @@ class StageConfig(BaseModel):
         runs = []
         for variant, overlay in self.overlays(base_dir).items():
             for label, point in points:
-                for base in bases:
+                for base in self.start_candidates(spec, base_dir):
                     for d in self.dataset_keys(spec):
                         merged = deep_merge(deep_merge(base, overlay), unflatten(point))
                         runs.append((d, self._validated(spec, d, merged, index, variant, label, point)))
@@ -155,6 +195,23 @@ STAGES: Registry[type[StageConfig]] = Registry("stage kind")
 
 
 register_stage = STAGES.register_config("kind")
+
+
+def unique(overlays: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import json
+
+    seen: dict[str, dict[str, Any]] = {}
+    for o in overlays:
+        seen.setdefault(json.dumps(o, sort_keys=True, default=str), o)
+    return list(seen.values())
+
+
+def space_dir(source: str | Mapping[str, Any], base_dir: Path) -> Path:
+    """Where a search-space file path is read from: the working directory if it is there, else the
+    spec's folder. An inline mapping needs no folder."""
+    if isinstance(source, str) and (Path.cwd() / source).exists():
+        return Path.cwd()
+    return base_dir
 
 
 def final_value(o: TrialOutcome, metric: str) -> float | None:
@@ -244,16 +301,19 @@ class SearchStage(StageConfig):
         return self
 
     def load(self, base_dir: Path) -> SearchSpace:
-        """A file path is taken from the working directory, else from the spec's folder."""
-        if isinstance(self.space, str) and (Path.cwd() / self.space).exists():
-            base_dir = Path.cwd()
-        return load_space(self.space, base_dir, prefix="space")
+        return load_space(self.space, space_dir(self.space, base_dir), prefix="space")
 
     def overlays(self, base_dir: Path) -> dict[str, dict[str, Any]]:
         return {"base": dict(self.base)}
 
     def where(self, variant: str) -> str:
         return "base"
+
+    def describe(self, spec: Spec, base_dir: Path) -> list[str]:
+        space = self.space if isinstance(self.space, str) else ", ".join(self.space)
+        return [f"sampler {self.sampler} (seed {self.sampler_seed}); space: {space}; "
+                f"scheduler: {self.scheduler.name if self.scheduler else 'none'}; "
+                f"dataset {self.dataset_keys(spec)[0]}, seed {self.seed_list(spec)[0]}"]
 
     def sampled_points(self, base_dir: Path) -> list[tuple[str, dict[str, Any]]]:
         return corners(self.load(base_dir))
@@ -316,5 +376,3 @@ def _labels(p: Any) -> list[str]:
     key = "choices" if hasattr(p, "choices") else "values"
     return [f"{key}[{i}]" for i in range(len(p.bounds()))]
 
-
-AnyStage = STAGES.union("kind")
