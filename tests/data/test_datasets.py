@@ -56,5 +56,6 @@ def test_corrupt_and_inconsistent_files_name_the_file(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_lists_valid_names() -> None:
-    with pytest.raises(KeyError, match="valid: arrays, watch"):
+    valid = "arrays, mhealth, opportunity, pamap2, uci_har, unimib_shar, watch, wisdm"
+    with pytest.raises(KeyError, match=f"valid: {valid}"):
         DATASETS.get("wisdmm")

@@ -6,8 +6,13 @@ from hartune.data.imbalance import ImbalanceConfig
 from hartune.data.splits import SPLITS, SplitConfig, SplitIndices, register_split
 from hartune.data.windows import WindowConfig, Windows, make_windows
 
+# isort: split
+# The loaders of the original releases and the named protocols register themselves on import.
+from hartune.data import mhealth, opportunity, pamap2, protocols, uci_har, unimib, wisdm  # noqa: F401
+
+# isort: split
 # prepare builds its unions from the registries above, so it is imported last.
-from hartune.data.prepare import DataConfig, Part, PreparedData, prepare, zscore_stats  # noqa: E402
+from hartune.data.prepare import DataConfig, Part, PreparedData, prepare, zscore_stats
 
 __all__ = [
     "DATASETS", "SPLITS", "DataConfig", "DataError", "DatasetConfig", "ImbalanceConfig", "Part",

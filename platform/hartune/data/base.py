@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,6 +16,9 @@ class Recordings:
     """A dataset as released: R recordings of shape (T_i, C) with a label per sample.
 
     Loaders whose labels are per recording broadcast them to every sample, so windowing has one path.
+    ``sessions`` optionally names the session each recording comes from (OPPORTUNITY's "S2-ADL4",
+    UCI-HAR's "train"/"test"), for protocols that split by recording rather than by subject. ``info``
+    carries what the loader wants callers to log: rows dropped and why, gaps filled, the cache used.
     """
 
     name: str
@@ -25,6 +28,8 @@ class Recordings:
     channel_names: tuple[str, ...]
     class_names: tuple[str, ...]
     sampling_rate_hz: float
+    sessions: tuple[str, ...] = ()  # () or R names
+    info: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         where = f"dataset {self.name!r}"
@@ -35,6 +40,8 @@ class Recordings:
                 f"{where}: {len(self.signals)} recordings but {len(self.labels)} label arrays "
                 f"and {len(self.subjects)} subject ids"
             )
+        if self.sessions and len(self.sessions) != len(self.signals):
+            raise DataError(f"{where}: {len(self.signals)} recordings but {len(self.sessions)} session names")
         c = len(self.channel_names)
         for i, (x, y) in enumerate(zip(self.signals, self.labels)):
             if x.ndim != 2 or x.shape[1] != c or y.shape != (x.shape[0],):

@@ -88,7 +88,7 @@ def prepare(cfg: DataConfig) -> PreparedData:
     """Deterministic: the same config gives the same arrays and fingerprint."""
     rec = load_recordings(cfg.dataset)
     windows = make_windows(rec, cfg.window)
-    idx = cfg.split.assign(windows.subject, windows.y)
+    idx = cfg.split.assign(windows.subject, windows.y, session=windows.session)
     train_idx = idx.train
     if cfg.imbalance is not None:
         train_idx = train_idx[subsample(windows.y[train_idx], cfg.imbalance, rec.class_names)]
@@ -113,5 +113,10 @@ def prepare(cfg: DataConfig) -> PreparedData:
         channel_names=rec.channel_names,
         fingerprint=fingerprint(parts),
         leaky_split=type(cfg.split).leaky,
-        info={**idx.info, "class_counts": counts, "windows": {k: len(w) for k, w in parts.items()}},
+        info={
+            **idx.info,
+            "class_counts": counts,
+            "windows": {k: len(w) for k, w in parts.items()},
+            "dataset": rec.info,  # the loader's own report: rows dropped and why, gaps filled, cache
+        },
     )

@@ -1,12 +1,15 @@
 """Named splits of windows into train / validation / test.
 
-Subject splits (``holdout``, ``loso``, ``kfold``) never put one subject on two sides. ``random`` is the
-paper-style window split: allowed, but marked ``leaky`` because a subject's windows land on both sides.
+Subject splits (``holdout``, ``loso``, ``kfold``) never put one subject on two sides. ``sessions`` splits
+by recording (OPPORTUNITY's protocol): no sample is on two sides, but a subject may be. ``random`` is the
+paper-style window split: allowed, but marked ``leaky`` because a subject's windows land on both sides
+(and overlapping windows put the same samples in train and test).
 A split's own ``seed`` fixes its partition, so training seeds vary the model, not the split.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -32,8 +35,8 @@ class SplitConfig(BaseModel):
     seed: int = Field(0, description="fixes the partition; independent of the training seed")
     leaky: ClassVar[bool] = False
 
-    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
-        """``subject`` and ``y`` are per window, (N,)."""
+    def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
+        """``subject``, ``y`` and ``session`` (None where a dataset names none) are per window, (N,)."""
         raise NotImplementedError
 
     def num_folds(self, subjects: np.ndarray) -> int:
@@ -76,7 +79,7 @@ class HoldoutSplit(SplitConfig):
     n_test: int = Field(2, ge=1)
     n_val: int = Field(1, ge=1)
 
-    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
+    def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
         order = np.random.default_rng(self.seed).permutation(sorted(set(subject.tolist()))).tolist()
         test = self.test_subjects or [s for s in order if s not in (self.val_subjects or [])][: self.n_test]
         val = self.val_subjects or [s for s in order if s not in test][: self.n_val]
@@ -94,7 +97,7 @@ class LOSOSplit(SplitConfig):
     def num_folds(self, subjects: np.ndarray) -> int:
         return len(set(subjects.tolist()))
 
-    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
+    def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
         all_s = sorted(set(subject.tolist()))
         if self.fold >= len(all_s):
             raise DataError(f"split.fold={self.fold}: accepted 0..{len(all_s) - 1} (one per subject)")
@@ -120,7 +123,7 @@ class KFoldSplit(SplitConfig):
     def num_folds(self, subjects: np.ndarray) -> int:
         return self.k
 
-    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
+    def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
         all_s = np.random.default_rng(self.seed).permutation(sorted(set(subject.tolist()))).tolist()
         if self.k > len(all_s):
             raise DataError(f"split.k={self.k} exceeds the {len(all_s)} subjects")
@@ -128,6 +131,45 @@ class KFoldSplit(SplitConfig):
         test = groups[self.fold].tolist()
         rest = [s for s in all_s if s not in test]
         return _by_subjects(subject, test, rest[: self.n_val], fold=self.fold)
+
+
+@register_split
+class SessionSplit(SplitConfig):
+    """Split by recording: sessions matching ``test`` / ``val`` (shell patterns such as ``"S?-ADL4"``)
+    go there, ``exclude`` is dropped, every other session trains.
+
+    Not leaky in the window sense (no sample is on two sides), but subject-dependent: a subject may
+    train and test on different sessions, as in OPPORTUNITY's standard protocol. ``info`` says which.
+    """
+
+    kind: Literal["sessions"] = "sessions"
+    test: tuple[str, ...] = Field(min_length=1)
+    val: tuple[str, ...] = Field(min_length=1)
+    exclude: tuple[str, ...] = ()
+
+    def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
+        if session is None:
+            raise DataError(f"split {self.kind!r} needs session names per recording; this dataset has none")
+        names = sorted(set(session.tolist()))
+        chosen: dict[str, set[str]] = {}
+        for side in ("test", "val", "exclude"):
+            chosen[side] = set()
+            for pattern in getattr(self, side):
+                hits = fnmatch.filter(names, pattern)
+                if not hits and side != "exclude":  # excluding what was never loaded is harmless
+                    raise DataError(f"split {side} session {pattern!r} matches none; accepted: {names}")
+                chosen[side].update(hits)
+        if chosen["test"] & chosen["val"]:
+            raise DataError(f"split sessions {sorted(chosen['test'] & chosen['val'])} are both test and val")
+        chosen["train"] = set(names) - chosen["test"] - chosen["val"] - chosen["exclude"]
+        if not chosen["train"]:
+            raise DataError(f"split {self.kind!r} leaves no session to train on; sessions: {names}")
+        idx = {s: np.flatnonzero(np.isin(session, sorted(chosen[s]))) for s in ("train", "val", "test")}
+        info: dict[str, object] = {"excluded_sessions": sorted(chosen["exclude"])}
+        for side in ("train", "val", "test"):
+            info[f"{side}_sessions"] = sorted(chosen[side])
+            info[f"{side}_subjects"] = sorted(set(subject[idx[side]].tolist()))
+        return SplitIndices(idx["train"], idx["val"], idx["test"], info)
 
 
 @register_split
@@ -145,7 +187,7 @@ class RandomWindowSplit(SplitConfig):
             raise ValueError("test_fraction + val_fraction must be < 1")
         return self
 
-    def assign(self, subject: np.ndarray, y: np.ndarray) -> SplitIndices:
+    def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
         rng = np.random.default_rng(self.seed)
         parts: dict[str, list[np.ndarray]] = {"tr": [], "va": [], "te": []}
         for c in np.unique(y):

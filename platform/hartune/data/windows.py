@@ -26,9 +26,11 @@ class Windows:
     y: np.ndarray  # (N,) int64
     subject: np.ndarray  # (N,) subject of the recording each window comes from
     recording: np.ndarray  # (N,) recording index
+    session: np.ndarray | None = None  # (N,) str session of the recording, where the dataset names them
 
     def take(self, idx: np.ndarray) -> Windows:
-        return Windows(self.x[idx], self.y[idx], self.subject[idx], self.recording[idx])
+        session = None if self.session is None else self.session[idx]
+        return Windows(self.x[idx], self.y[idx], self.subject[idx], self.recording[idx], session)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -60,9 +62,11 @@ def make_windows(rec: Recordings, cfg: WindowConfig) -> Windows:
             f"window.length={cfg.length} is longer than every recording of {rec.name!r} "
             f"(longest {int(rec.lengths.max())} samples); accepted 1..{int(rec.lengths.max())}"
         )
+    recording = np.concatenate(recs).astype(np.int64)
     return Windows(
         np.concatenate(xs).astype(np.float32),
         np.concatenate(ys).astype(np.int64),
         np.concatenate(subj).astype(np.int64),
-        np.concatenate(recs).astype(np.int64),
+        recording,
+        np.asarray(rec.sessions)[recording] if rec.sessions else None,
     )
