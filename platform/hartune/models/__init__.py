@@ -1,5 +1,16 @@
 """Classifiers for (B, T, C) windows, built by name: ``create_model('usad', in_channels=..., ...)``."""
 
+from hartune.models import (  # noqa: F401  (registers)
+    cnn,
+    dae_cnn,
+    deepconvlstm,
+    hs_cnn,
+    lightweight,
+    recurrent,
+    resnet1d,
+    se_res2net,
+    usad,
+)
 from hartune.models.base import (
     MODELS,
     HARClassifier,
@@ -11,7 +22,6 @@ from hartune.models.base import (
     model_config,
     register_model,
 )
-from hartune.models import cnn, usad  # noqa: F401  (registers)
 
 __all__ = [
     "MODELS",

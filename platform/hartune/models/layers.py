@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
 
@@ -36,3 +38,20 @@ class GlobalAvgPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
         return x.mean(dim=-1)  # (B, C)
+
+
+def strided_stages(
+    in_channels: int,
+    widths: Sequence[int],
+    stride: int,
+    block: Callable[[int], nn.Module],
+    blocks_per_stage: int = 1,
+) -> nn.Sequential:
+    """One stage per width: a strided 3-tap ConvBNAct to that width, then ``blocks_per_stage`` x
+    ``block(width)``. (B, C_in, T) -> (B, widths[-1], T'), T shrinking by ``stride`` per stage."""
+    stages, prev = [], in_channels
+    for width in widths:
+        blocks = [block(width) for _ in range(blocks_per_stage)]
+        stages.append(nn.Sequential(ConvBNAct(prev, width, 3, stride=stride), *blocks))
+        prev = width
+    return nn.Sequential(*stages)
