@@ -76,7 +76,7 @@ CASES = {
                             "test subjects [42] do not exist"),
     "unreachable tracking server": (edit("tracking", {"uri": "http://127.0.0.1:9"}), "tracking.uri='http://127.0.0.1:9': unreachable"),
     "search metric not reported each epoch": (edit("stages/1/metric", "test_f1_macro"),
-                                              "metric 'test_f1_macro': accepted: val_*, train_* or num_parameters"),
+                                              "metric 'test_f1_macro': accepted: val_*, train_*, num_parameters or latency_ms"),
     "multi-objective with a scheduler": (edit("stages/1", {**GOOD["stages"][1], "metric": ["val_f1_macro", "num_parameters"],
                                                         "mode": ["max", "min"], "scheduler": {"name": "asha"}}),
                                          "cannot use an early-stopping scheduler"),

@@ -133,6 +133,20 @@ class Spec(Strict):
         raw = deep_merge(self.base_raw(dataset), self.model_overlay(overlay))
         raw.setdefault("model", {"name": "usad"})
         raw["seed"] = seed
+        return self.transfer_overlay(raw)
+
+    def transfer_overlay(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Resolve ``transfer.pretrain: <dataset key>`` into that entry's data config (without its
+        ``train`` settings: pretraining uses the trial's); an inline data config passes unchanged."""
+        t = raw.get("transfer")
+        key = t.get("pretrain") if isinstance(t, Mapping) else None
+        if isinstance(key, str):
+            if key not in self.datasets:
+                raise ConfigError(
+                    f"transfer.pretrain={key!r}: not a dataset of this spec; accepted: {', '.join(self.datasets)}"
+                )
+            data = self.datasets[key].model_dump(mode="json", exclude={"train"})
+            raw = {**raw, "transfer": {**t, "pretrain": data}}
         return raw
 
     def run_config(self, dataset: str, overlay: Mapping[str, Any], seed: int, where: str) -> RunConfig:
@@ -213,6 +227,8 @@ def check_spec(spec: Spec, spec_path: Path, gpus_available: float) -> int:
         for i, st in enumerate(spec.stages):
             for key, run in st.candidate_runs(spec, i, spec_path.parent):
                 data_cfgs.setdefault(run.data.model_dump_json(), (run.data, f"datasets.{key}"))
+                if run.transfer is not None:  # the pretraining data must prepare too
+                    data_cfgs.setdefault(run.transfer.pretrain.model_dump_json(), (run.transfer.pretrain, f"stages[{i}] transfer.pretrain"))
             total += st.trial_count(spec, spec_path.parent)
         for data, data_where in data_cfgs.values():
             try:

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hartune.models import MODELS, ModelConfigError, Normalized, create_model
+from hartune.models import ModelConfigError, Normalized, create_model, torch_models
 from hartune.registry import UnknownNameError
 
-NAMES = MODELS.names()
+NAMES = torch_models()  # the random forest (sklearn) has its own tests: tests/train/test_sklearn.py
 B, T, C, K = 4, 40, 5, 4  # a small odd-shaped batch: no model may assume a window or channel count
 
 

@@ -1,6 +1,6 @@
-"""Appendix C's loss searches end to end: a real tiny independent stage (grid) feeding a real
-interleaved stage (Optuna TPE rounds), through real Ray Tune into a real MLflow SQLite store, asserted
-by reading the store back. One run serves every assertion (about a minute and a half)."""
+"""Appendix C's loss searches end to end: a real tiny independent stage (grid), one in sampler mode
+(TPE), and an interleaved stage (TPE rounds) started from the first, through real Ray Tune into a real
+MLflow SQLite store, asserted by reading the store back. One run serves every assertion (~2 min)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,16 @@ SPEC = {
                 "focal": {"grid": [{"gamma": 1.0, "alpha": 0.25}, {"gamma": 3.0, "alpha": 0.75}]},
             },
             "seeds": [0],
+        },
+        {
+            "name": "focal_tpe",  # sampler mode: continuous ranges, one family
+            "kind": "independent",
+            "search": "sampler",
+            "families": ["focal"],
+            "space": {"focal": {"range": {"gamma": {"type": "float", "low": 0.5, "high": 4.0},
+                                          "alpha": {"type": "float", "low": 0.1, "high": 0.9}}}},
+            "sampler": "tpe",
+            "num_samples": 2,
         },
         {
             "name": "interleaved",
@@ -106,6 +116,19 @@ def test_independent_searches_each_family_alone_and_hands_on_their_optima(finish
     assert set(table(c, ind.info.run_id, "independent.csv")["family"]) == set(FAMILIES)
 
 
+def test_independent_sampler_mode_searches_the_family_ranges(finished) -> None:
+    _, c, runs = finished
+    st = stage(runs, "focal_tpe")
+    (step,) = children(runs, st.info.run_id, "step")
+    trials = children(runs, step.info.run_id, "trial")
+    assert step.info.run_name == "focal" and len(trials) == 2
+    points = {(float(t.data.params["loss.gamma"]), float(t.data.params["loss.alpha"])) for t in trials}
+    assert len(points) == 2 and all(0.5 <= g <= 4.0 and 0.1 <= a <= 0.9 for g, a in points)
+    assert {t.data.params["loss.name"] for t in trials} == {"focal"}
+    terms = yaml.safe_load(open(c.download_artifacts(st.info.run_id, "best_config.json")))["loss"]["terms"]
+    assert list(terms) == ["focal"] and (terms["focal"]["gamma"], terms["focal"]["alpha"]) in points
+
+
 def test_interleaved_rounds_carry_the_fixed_values_and_record_a_trajectory(finished) -> None:
     rc, c, runs = finished
     ind, inter = stage(runs, "independent"), stage(runs, "interleaved")
@@ -149,7 +172,7 @@ def test_interleaved_rounds_carry_the_fixed_values_and_record_a_trajectory(finis
 def test_every_loss_run_logs_ece_and_composite_runs_log_weights_and_terms(finished) -> None:
     _, c, runs = finished
     trials = [r for r in runs if r.data.tags.get("hartune.level") == "trial"]
-    assert len(trials) == 4 + 5
+    assert len(trials) == 4 + 2 + 5
     for t in trials:
         assert {"test_ece", "val_ece", "best_val_ece"} <= set(t.data.metrics)
         if t.data.params["loss.name"] == "composite":

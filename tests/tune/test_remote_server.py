@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 
+import mlflow
 import optuna
 import pytest
 import yaml
@@ -61,10 +62,12 @@ def finished(server, ray_local, tmp_path_factory):
         "datasets": {"watch": {"window": {"length": 100, "stride": 300}, "split": {"kind": "loso", "fold": 0},
                                "train": {"epochs": 1}}},
         "stages": [
-            {"name": "grid", "kind": "grid", "variants": {"CNN": {"model": {"name": "cnn"}}}},
+            {"name": "grid", "kind": "grid", "variants": {"CNN": {"model": {"name": "cnn"}},
+                                                          "Forest": {"model": {"name": "random_forest", "n_estimators": 20}}}},
+            # NSGA-II over accuracy and batch-1 CPU latency, choosing among three model families
             {"name": "pareto", "kind": "search", "from_stage": "grid", "sampler": "nsga2", "num_samples": 3,
-             "space": {"model.dropout": {"type": "float", "low": 0.0, "high": 0.5}},
-             "metric": ["val_f1_macro", "num_parameters"], "mode": ["max", "min"]},
+             "space": {"model.name": {"type": "categorical", "choices": ["cnn", "elk", "lstm"]}},
+             "metric": ["val_f1_macro", "latency_ms"], "mode": ["max", "min"]},
         ],
     }
     path = d / "remote.yaml"
@@ -78,12 +81,23 @@ def test_run_tree_and_models_on_a_remote_server(finished) -> None:
     exp = c.get_experiment_by_name("remote")
     runs = c.search_runs([exp.experiment_id], max_results=100)
     levels = [r.data.tags.get("hartune.level") for r in runs]
-    assert levels.count("run") == 1 and levels.count("stage") == 2 and levels.count("trial") == 4
+    assert levels.count("run") == 1 and levels.count("stage") == 2 and levels.count("trial") == 5
     for t in (r for r in runs if r.data.tags.get("hartune.level") == "trial"):
         assert t.info.status == "FINISHED"
         assert "confusion_matrix.png" in {a.path for a in c.list_artifacts(t.info.run_id)}
-        # log_models: all -> every trial logged its own model
-        assert len(c.search_logged_models([exp.experiment_id], filter_string=f"source_run_id = '{t.info.run_id}'")) == 1
+        # Table 5 deployment figures of every trained model (watch: 100 samples at 50 Hz -> 100 ms budget)
+        m = t.data.metrics
+        assert m["deploy_num_parameters"] == m["num_parameters"] and m["deploy_threads"] >= 1
+        assert m["deploy_latency_p95_ms"] >= m["deploy_latency_median_ms"] > 0
+        assert m["deploy_size_on_disk_bytes"] > 4 * m["num_parameters"] and m["deploy_peak_memory_bytes"] > 0
+        assert m["deploy_realtime_budget_ms"] == pytest.approx(100.0) and m["deploy_realtime_pass"] in (0.0, 1.0)
+        # log_models: all -> every trial logged its own model, the forest with the sklearn flavour
+        (model,) = c.search_logged_models([exp.experiment_id], filter_string=f"source_run_id = '{t.info.run_id}'")
+        forest = t.data.params["model.name"] == "random_forest"
+        mlflow.set_tracking_uri(c.tracking_uri)
+        assert ("sklearn" if forest else "pytorch") in mlflow.models.get_model_info(f"models:/{model.model_id}").flavors
+        if forest:  # no epochs: one report
+            assert len(c.get_metric_history(t.info.run_id, "val_f1_macro")) == 1
 
 
 def test_multi_objective_search_reaches_optuna_with_two_values(finished) -> None:
@@ -92,6 +106,24 @@ def test_multi_objective_search_reaches_optuna_with_two_values(finished) -> None
     assert len(study.directions) == 2
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 3 and all(len(t.values) == 2 for t in done)
+
+
+def test_multi_objective_stage_logs_its_pareto_front(finished) -> None:
+    import pandas as pd
+
+    from hartune.tune.pareto import dominates
+
+    _, c, _ = finished
+    exp = c.get_experiment_by_name("remote")
+    (st,) = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'stage' and attributes.run_name = 'pareto'")
+    assert {"pareto.csv", "pareto.png"} <= {a.path for a in c.list_artifacts(st.info.run_id)}
+    rows = pd.read_csv(c.download_artifacts(st.info.run_id, "pareto.csv"))
+    assert len(rows) == 3 and rows["pareto"].any()
+    assert (rows["latency_ms"] > 0).all() and set(rows["model.name"]) <= {"cnn", "elk", "lstm"}
+    objectives = rows[["val_f1_macro", "latency_ms"]].to_numpy()
+    for i, on_front in enumerate(rows["pareto"]):  # front = exactly the non-dominated trials
+        dominated = any(dominates(objectives[j], objectives[i], ["max", "min"]) for j in range(len(rows)) if j != i)
+        assert on_front == (not dominated)
 
 
 def test_ls_lists_experiments_stages_and_best(finished, server, capsys) -> None:

@@ -53,6 +53,7 @@ class PreparedData:
     fingerprint: str  # sha256 of the windows, labels and split: what the model actually saw
     leaky_split: bool
     info: dict[str, object] = field(default_factory=dict)
+    sampling_rate_hz: float = 0.0  # 0: unknown (a user's arrays without a rate)
 
     @property
     def num_classes(self) -> int:
@@ -113,6 +114,7 @@ def prepare(cfg: DataConfig) -> PreparedData:
         channel_names=rec.channel_names,
         fingerprint=fingerprint(parts),
         leaky_split=type(cfg.split).leaky,
+        sampling_rate_hz=float(rec.sampling_rate_hz),
         info={
             **idx.info,
             "class_counts": counts,

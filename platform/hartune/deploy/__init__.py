@@ -1,5 +1,11 @@
 """Deployment figures of a trained classifier (USAD §4.4, Table 5): size, memory, CPU latency, budget."""
 
-from hartune.deploy.profile import ProfileError, profile_model, realtime_budget_ms
+from hartune.deploy.profile import (
+    ProfileError,
+    median_latency_ms,
+    profile_estimator,
+    profile_model,
+    realtime_budget_ms,
+)
 
-__all__ = ["ProfileError", "profile_model", "realtime_budget_ms"]
+__all__ = ["ProfileError", "median_latency_ms", "profile_estimator", "profile_model", "realtime_budget_ms"]

@@ -4,6 +4,7 @@ from hartune.models import (  # noqa: F401  (registers)
     cnn,
     dae_cnn,
     deepconvlstm,
+    forest,
     hs_cnn,
     lightweight,
     recurrent,
@@ -21,6 +22,7 @@ from hartune.models.base import (
     create_model,
     model_config,
     register_model,
+    torch_models,
 )
 
 __all__ = [
@@ -33,4 +35,5 @@ __all__ = [
     "create_model",
     "model_config",
     "register_model",
+    "torch_models",
 ]

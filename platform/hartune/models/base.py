@@ -73,18 +73,19 @@ class ModelEntry:
     builder: Builder  # (in_channels, num_classes, window, config) -> model
     defaults: dict[str, Any]  # a named variant's preset knobs, e.g. spatial_attention=False
     doc: str
+    family: str = "torch"  # "torch": a HARClassifier trained per epoch; "sklearn": an estimator fitted once
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
 def register_model(
-    name: str, config_cls: type[ModelConfig], **defaults: Any
+    name: str, config_cls: type[ModelConfig], *, family: str = "torch", **defaults: Any
 ) -> Callable[[Builder], Builder]:
     """Register ``builder`` under ``name``; ``defaults`` make it a named paper variant."""
 
     def deco(builder: Builder) -> Builder:
-        MODELS.register(name)(ModelEntry(config_cls, builder, dict(defaults), builder.__doc__ or ""))
+        MODELS.register(name)(ModelEntry(config_cls, builder, dict(defaults), builder.__doc__ or "", family))
         return builder
 
     return deco
@@ -109,6 +110,11 @@ def create_model(
     """The one factory: ``create_model('usad', in_channels=6, num_classes=7, window=100)``."""
     cfg = model_config(name, **params)
     return MODELS.get(name).builder(in_channels, num_classes, window, cfg)
+
+
+def torch_models() -> list[str]:
+    """The registered names of the PyTorch classifiers (the ones trained per epoch)."""
+    return [n for n in MODELS.names() if MODELS.get(n).family == "torch"]
 
 
 def count_parameters(model: nn.Module) -> int:

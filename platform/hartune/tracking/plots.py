@@ -37,3 +37,18 @@ def curves_figure(history: Sequence[dict[str, float]], keys: Sequence[str]) -> p
     ax.set_xlabel("epoch")
     ax.legend()
     return fig
+
+
+def pareto_figure(rows: list[dict], x: str, y: str) -> plt.Figure:
+    """Every finished trial of a two-objective search; the Pareto front joined and highlighted."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    rest = [r for r in rows if not r["pareto"]]
+    front = sorted((r for r in rows if r["pareto"]), key=lambda r: r[x])
+    ax.scatter([r[x] for r in rest], [r[y] for r in rest], c="0.6", label="dominated")
+    ax.plot([r[x] for r in front], [r[y] for r in front], "o-", c="tab:red", label="Pareto front")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -52,6 +52,28 @@ class ModelSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class TransferConfig(BaseModel):
+    """Seed 004's transfer recipe (§3.2): pretrain on ``pretrain``, then fine-tune on the run's ``data``
+    with only the parameters under ``trainable`` free; every other parameter and buffer stays as
+    pretraining left it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pretrain: DataConfig
+    pretrain_epochs: int | None = Field(None, ge=1, description="default: the run's train.epochs")
+    # Parameter-name prefixes of the core model, matched at module boundaries ('fc' matches 'fc.0.weight',
+    # not 'fcx.weight'). The default is the seed's "fully-connected layers": ``fc`` and ``head`` of the
+    # cnn and dae_cnn models.
+    trainable: list[str] = Field(default_factory=lambda: ["fc", "head"], min_length=1)
+
+    @model_validator(mode="after")
+    def _prefixes(self) -> TransferConfig:
+        bad = [p for p in self.trainable if not p or p.startswith(".") or p.endswith(".")]
+        if bad:
+            raise ValueError(f"prefixes {bad} are not module paths such as 'fc' or 'head.1'")
+        return self
+
+
 class RunConfig(BaseModel):
     """One training run: data x model x loss x optimisation x seed."""
 
@@ -62,3 +84,4 @@ class RunConfig(BaseModel):
     loss: AnyLoss = Field(default_factory=lambda: LOSSES.get("ce")())  # type: ignore[valid-type]
     train: TrainConfig = TrainConfig()
     seed: int = 0
+    transfer: TransferConfig | None = None  # None: train on ``data`` from scratch

@@ -22,6 +22,7 @@ from torch import nn
 
 from hartune.data import PreparedData, prepare
 from hartune.models import Normalized, count_parameters, create_model
+from hartune.registry import ConfigError
 from hartune.train.config import RunConfig
 from hartune.train.metrics import classification_metrics
 
@@ -53,6 +54,21 @@ class TrainResult:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+def cpu_latency_ms(model: nn.Module, window: int, channels: int) -> float:
+    """Median batch-1 CPU latency of ``model`` (30 passes after 5), measured on a CPU copy when it
+    lives elsewhere; the weights do not matter, so it is measured once, before training."""
+    from hartune.deploy import median_latency_ms
+
+    cpu = copy.deepcopy(model).cpu().eval() if next(model.parameters()).device.type != "cpu" else model
+    was_training = cpu.training
+    cpu.eval()
+    try:
+        with torch.inference_mode():
+            return median_latency_ms(cpu, torch.zeros(1, window, channels))
+    finally:
+        cpu.train(was_training)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -63,6 +79,24 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def under(name: str, prefixes: Sequence[str]) -> bool:
+    """``name`` lies under one of ``prefixes``, at a module boundary: 'fc' holds 'fc.0.weight', not 'fcx'."""
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def frozen_modules(model: nn.Module) -> list[nn.Module]:
+    """Modules holding parameters or buffers, none of them trainable. Kept in eval mode while
+    fine-tuning, their BatchNorm running statistics do not move (nor does dropout act inside them).
+    Parameter-free modules, such as the head's dropout, follow their parent, so a fine-tuned part
+    trains exactly as it would unfrozen."""
+    out = []
+    for m in model.modules():
+        params, buffers = list(m.parameters()), list(m.buffers())
+        if (params or buffers) and not any(p.requires_grad for p in params):
+            out.append(m)
+    return out
 
 
 def is_better(metric: str, new: float, best: float | None) -> bool:
@@ -80,6 +114,8 @@ class Recipe:
         self.cfg = cfg
         self.callbacks = list(callbacks)
         self._data = data
+        self.extra: dict[str, object] = {}  # TrainResult.extra (the transfer recipe's pretraining)
+        self._frozen_modules: list[nn.Module] = []  # kept in eval mode while training (transfer)
 
     # -- setup -----------------------------------------------------------------------------------
     def _setup_data(self) -> None:
@@ -107,7 +143,8 @@ class Recipe:
     def _setup_optimizer(self) -> None:
         t = self.cfg.train
         opt = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = opt(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        params = [p for p in self.model.parameters() if p.requires_grad]  # all but frozen (transfer)
+        self.optimizer = opt(params, lr=t.lr, weight_decay=t.weight_decay)
         if t.lr_schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=t.epochs)
         elif t.lr_schedule == "step":
@@ -125,10 +162,102 @@ class Recipe:
         self._setup_optimizer()
         self.generator = torch.Generator().manual_seed(self.cfg.seed)  # batch order
         self.num_parameters = count_parameters(self.model)
+        self.latency_ms = cpu_latency_ms(self.model, self.data.window, self.data.num_channels)
+        if self.cfg.transfer is not None:
+            self._setup_transfer()
+
+    # -- transfer: pretrain, then fine-tune a part (seed 004, §3.2) -------------------------------
+    def _setup_transfer(self) -> None:
+        """Pretrain on ``transfer.pretrain``, load those weights, freeze all but ``transfer.trainable``.
+
+        Runs last in ``setup``: ``self.model`` is then the fine-tune model, freshly built (under the run
+        seed) for ``cfg.data``; ``num_parameters`` counts all of it, ``num_trainable_parameters`` the
+        fine-tuned part. Pretraining is this recipe run on the pretrain data for ``pretrain_epochs``
+        with the run's model, loss and optimiser settings, keeping its best validation epoch.
+
+        Every pretrained tensor is copied in, except those whose shape differs in the fine-tune model:
+        with another class count, that is the final classifier layer (e.g. ``head.1``), which is
+        re-initialised, i.e. keeps the fresh model's default PyTorch init drawn under the run seed. A
+        re-initialised tensor must be trainable; this is checked before pretraining starts.
+        """
+        t = self.cfg.transfer
+        assert t is not None
+        self._check_trainable(t.trainable)
+        pre_data = prepare(t.pretrain)
+        self._check_transferable(pre_data, t.trainable)
+        pre = self._pretrain(pre_data)
+        pretrained = {k: v.detach().clone() for k, v in pre.model.model.state_dict().items()}  # CPU
+        current = self.model.state_dict()
+        same = {k: v for k, v in pretrained.items() if v.shape == current[k].shape}
+        self.model.load_state_dict({**current, **same})
+        for name, p in self.model.named_parameters():
+            p.requires_grad_(under(name, t.trainable))
+        self._frozen_modules = frozen_modules(self.model)
+        self.num_trainable_parameters = count_parameters(self.model)
+        seed_everything(self.cfg.seed)  # fine-tuning's randomness does not depend on pretraining's length
+        self._setup_optimizer()  # fresh, over the trainable parameters only
+        self.extra.update(
+            pretrain_history=pre.history,
+            pretrain_test=pre.test,
+            pretrain_val=pre.val,
+            pretrain_best_epoch=pre.best_epoch,
+            pretrain_fingerprint=pre.data.fingerprint,
+            pretrained_state=pretrained,  # the core model's state dict after pretraining, before fine-tuning
+            trainable_parameters=[n for n, p in self.model.named_parameters() if p.requires_grad],
+            reinitialised=sorted(set(pretrained) - set(same)),
+        )
+
+    def _check_trainable(self, prefixes: Sequence[str]) -> None:
+        names = [n for n, _ in self.model.named_parameters()]
+        for prefix in prefixes:
+            if not any(under(n, [prefix]) for n in names):
+                top = list(dict.fromkeys(n.split(".")[0] for n in names))
+                raise ConfigError(
+                    f"transfer.trainable: {prefix!r} matches no parameter of model {self.cfg.model.name!r}; "
+                    f"its top-level modules: {', '.join(top)}"
+                )
+
+    def _check_transferable(self, pre: PreparedData, prefixes: Sequence[str]) -> None:
+        """Fail before pretraining if the pretrained weights cannot serve the fine-tune model."""
+        if pre.num_channels != self.data.num_channels:
+            raise ConfigError(
+                f"transfer.pretrain: {pre.num_channels} channels {list(pre.channel_names)}, but data has "
+                f"{self.data.num_channels} {list(self.data.channel_names)}; both phases need the same channels"
+            )
+        if pre.num_classes == self.data.num_classes and pre.window == self.data.window:
+            return
+        shaped = create_model(
+            self.cfg.model.name, in_channels=pre.num_channels, num_classes=pre.num_classes,
+            window=pre.window, **self.cfg.model.params,
+        ).state_dict()
+        fresh = [k for k, v in self.model.state_dict().items() if v.shape != shaped[k].shape]
+        frozen = sorted({k.rsplit(".", 1)[0] for k in fresh if not under(k, prefixes)})
+        if frozen:
+            why = (f"{pre.num_classes} classes in pretraining and {self.data.num_classes} in data"
+                   if pre.num_classes != self.data.num_classes else f"window {pre.window} vs {self.data.window}")
+            raise ConfigError(
+                f"transfer.trainable={list(prefixes)}: {why} re-initialises {', '.join(frozen)}, "
+                f"which would stay frozen; add {', '.join(map(repr, frozen))} to transfer.trainable"
+            )
+
+    def _pretrain(self, data: PreparedData) -> TrainResult:
+        """The normal loop on the pretrain data (no callbacks: they see the fine-tune epochs only)."""
+        t = self.cfg.transfer
+        assert t is not None
+        epochs = t.pretrain_epochs or self.cfg.train.epochs
+        cfg = self.cfg.model_copy(update={
+            "data": t.pretrain, "transfer": None, "train": self.cfg.train.model_copy(update={"epochs": epochs}),
+        })
+        return Recipe(cfg, data=data).run()
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        for m in self._frozen_modules:  # empty unless transferring
+            m.eval()
 
     # -- one epoch -------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        self.model.train()
+        self._train_mode()
         n, bs = len(self.train_y), self.cfg.train.batch_size
         order = torch.randperm(n, generator=self.generator).to(self.device)
         total, correct, terms_sum = 0.0, 0, {}
@@ -187,6 +316,9 @@ class Recipe:
             metrics.update({f"val_{k}": v for k, v in val.items()})
             metrics["lr"] = self.optimizer.param_groups[0]["lr"]
             metrics["num_parameters"] = self.num_parameters  # a possible second objective of a search
+            metrics["latency_ms"] = self.latency_ms  # another one (NSGA-II: accuracy vs latency)
+            if self.cfg.transfer is not None:
+                metrics["num_trainable_parameters"] = self.num_trainable_parameters
             metrics["epoch_time_s"] = time.perf_counter() - t0
             if hasattr(self.loss_fn, "on_epoch_end"):  # adaptive losses update their weights here
                 metrics.update(self.loss_fn.on_epoch_end(epoch, val) or {})
@@ -219,11 +351,19 @@ class Recipe:
             test_prob=prob,
             num_parameters=self.num_parameters,
             stopped_early=stopped_early,
+            extra=dict(self.extra),
         )
 
 
 def train(
     cfg: RunConfig, callbacks: Sequence[Callback] = (), data: PreparedData | None = None
 ) -> TrainResult:
-    """Train ``cfg`` and evaluate its best epoch on test. ``data`` skips ``prepare`` when given."""
+    """Train ``cfg`` and evaluate its best epoch on test. ``data`` skips ``prepare`` when given.
+    A scikit-learn model (``family: sklearn``) is fitted once instead (``hartune.train.sklearn``)."""
+    from hartune.models import MODELS
+
+    if MODELS.get(cfg.model.name).family == "sklearn":
+        from hartune.train.sklearn import train_sklearn
+
+        return train_sklearn(cfg, callbacks, data)
     return Recipe(cfg, callbacks, data).run()

@@ -63,13 +63,20 @@ def outcomes_of(grid: Any) -> list[TrialOutcome]:
 
 
 def log_best_model(uri: str, run_id: str, checkpoint_dir: Path) -> None:
-    """Rebuild the best trial's model from its checkpoint and log it with MLflow's PyTorch flavour."""
+    """Rebuild the best trial's model from its checkpoint and log it with MLflow's PyTorch flavour
+    (or the sklearn flavour for a scikit-learn pipeline)."""
     import numpy as np
     import torch
 
     from hartune.models import Normalized, create_model
-    from hartune.tracking.trial import log_torch_model
+    from hartune.tracking.trial import log_sklearn_model, log_torch_model
     from hartune.train import RunConfig
+
+    if (checkpoint_dir / "model.joblib").exists():
+        import joblib
+
+        log_sklearn_model(uri, run_id, joblib.load(checkpoint_dir / "model.joblib"), np.load(checkpoint_dir / "example.npy"))
+        return
 
     cfg = RunConfig.model_validate_json((checkpoint_dir / "run_config.json").read_text())
     meta = json.loads((checkpoint_dir / "meta.json").read_text())
@@ -213,6 +220,9 @@ class StageRun:
         import pandas as pd
 
         self.client.log_text(self.stage_run, pd.DataFrame(rows).to_csv(index=False), artifact_file)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        runs.log_png(self.client, self.stage_run, figure, artifact_file)
 
 
 def default_threads() -> int:

@@ -72,10 +72,15 @@ class StageDriver(Protocol):
         """A table artifact (``.csv``) of the stage run."""
         ...
 
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        """A matplotlib figure (``.png``) of the stage run."""
+        ...
+
 
 # Searchers and schedulers see every epoch's report, so a stage's metric must be in each of them:
-# validation or training metrics, or the model size (test metrics exist only at the end, by design).
-METRIC_PATTERN = r"^((val|train)_[a-z0-9_]+|num_parameters)$"
+# validation or training metrics, the model size or its batch-1 CPU latency (test metrics exist only
+# at the end, by design).
+METRIC_PATTERN = r"^((val|train)_[a-z0-9_]+|num_parameters|latency_ms)$"
 METRIC_NAME = re.compile(METRIC_PATTERN)
 
 
@@ -295,7 +300,7 @@ class SearchStage(StageConfig):
             raise ValueError(f"metric has {len(metrics)} entries but mode has {len(modes)}; give one mode per metric")
         for m in metrics:
             if not METRIC_NAME.match(m):
-                raise ValueError(f"metric {m!r}: accepted: val_*, train_* or num_parameters")
+                raise ValueError(f"metric {m!r}: accepted: val_*, train_*, num_parameters or latency_ms")
         if len(metrics) > 1 and self.scheduler is not None:
             raise ValueError("a multi-objective search cannot use an early-stopping scheduler; use scheduler: none")
         return self
@@ -308,6 +313,19 @@ class SearchStage(StageConfig):
 
     def where(self, variant: str) -> str:
         return "base"
+
+    def execute(self, driver: StageDriver, start: Mapping[str, Any]) -> Best | None:
+        """One Tune experiment; a multi-objective search also logs its Pareto front (table + PNG)."""
+        best, outcomes = driver.tune(self, start)
+        if not isinstance(self.metric, str):
+            from hartune.tracking.plots import pareto_figure
+            from hartune.tune.pareto import pareto_rows
+
+            rows = pareto_rows(outcomes, self.metric, self.mode)
+            driver.log_table(rows, "pareto.csv")
+            if rows:
+                driver.log_figure(pareto_figure(rows, self.metric[1], self.metric[0]), "pareto.png")
+        return best
 
     def describe(self, spec: Spec, base_dir: Path) -> list[str]:
         space = self.space if isinstance(self.space, str) else ", ".join(self.space)

@@ -65,6 +65,7 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
             save_checkpoint(result, Path(d))
             final = tracker.finish(result, ctx.spec_text, log_model=ctx.log_models == "all")
             val = {f"val_{k}": v for k, v in result.val.items()}  # the best epoch's, for the searcher
+            val["latency_ms"] = result.history[-1]["latency_ms"]  # an objective too (reported each epoch)
             tune.report(
                 {**final, **val, "epoch": len(result.history), FINAL: True},
                 checkpoint=tune.Checkpoint.from_directory(d),
