@@ -81,6 +81,8 @@ CASES = {
                                                         "mode": ["max", "min"], "scheduler": {"name": "asha"}}),
                                          "cannot use an early-stopping scheduler"),
     "stage dataset not in spec": (edit("stages/0/datasets", ["pamap2"]), "'pamap2' is not a dataset of this spec"),
+    "unknown dataset preset": (edit("datasets/watch", {"preset": "wisdmm"}),
+                               "datasets.watch.preset='wisdmm': unknown preset; valid: opportunity, pamap2, wisdm"),
     "composite weights naming no term": (edit("stages/0/variants/A", {"model": "cnn", "loss": {"name": "composite", "weights": {"ce": 1}}}),
                                          "stages[0].variants.A: loss: weights has keys ['ce']; terms are ['ce', 'focal', 'label_smoothing']"),
     "interleaved from a single-term loss": (edit("stages/1", {"name": "inter", "kind": "interleaved", "from_stage": "grid", "space": {"focal": {"range": GAMMA}}}),

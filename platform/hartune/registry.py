@@ -44,10 +44,12 @@ def describe_error(e: ValidationError, prefix: str = "", root: Any = None) -> st
             parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
         else:
             parts.append(str(p))
-    key = ".".join(parts) or "<root>"
+    msg = err["msg"].removeprefix("Value error, ")
+    if not parts:  # a whole-config validator: its message names the keys itself
+        return msg
+    key = ".".join(parts)
     value = err.get("input")
     shown = "" if isinstance(value, (Mapping, list)) or err["type"] == "missing" else f"={value!r}"
-    msg = err["msg"].removeprefix("Value error, ")
     return f"{key}{shown}: {msg}"
 
 

@@ -79,6 +79,22 @@ class Spec(Strict):
             data = {**data, "models": {m: {"name": m} for m in data["models"]}}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _presets(cls, data: Any) -> Any:
+        """``datasets: {pamap2: {preset: pamap2}}``: the paper's settings (``hartune.presets``)."""
+        from hartune.presets import PRESETS, expand
+
+        if isinstance(data, Mapping) and isinstance(data.get("datasets"), Mapping):
+            for key, entry in data["datasets"].items():
+                if isinstance(entry, Mapping) and "preset" in entry and entry["preset"] not in PRESETS:
+                    raise ValueError(
+                        f"datasets.{key}.preset={entry['preset']!r}: unknown preset; valid: {', '.join(PRESETS.names())}"
+                    )
+            data = {**data, "datasets": {k: expand(dict(v)) if isinstance(v, Mapping) else v
+                                         for k, v in data["datasets"].items()}}
+        return data
+
     @model_validator(mode="after")
     def _stage_references(self) -> Spec:
         seen: list[str] = []
