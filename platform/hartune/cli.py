@@ -67,7 +67,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cluster_gpus(address: str | None, quiet: bool) -> float:
+def _cluster_gpus(address: str | None, quiet: bool, planned: float | None = None) -> float:
+    """GPUs to check ``resources.gpu`` against: ``--gpus`` (planning a cluster from a laptop), else
+    the cluster's at ``address``, else this machine's."""
+    if planned is not None:
+        return planned
     if address:
         import ray
 
@@ -96,7 +100,10 @@ def _checked(args: argparse.Namespace):  # -> (spec, path, hash, uri, trials)
         check_reachable(uri)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
-    trials = check_spec(spec, path, _cluster_gpus(getattr(args, "address", None), True))
+    planned = getattr(args, "gpus", None)
+    if planned is not None and getattr(args, "dry_run", True) is False:
+        raise ConfigError("--gpus plans for another cluster: use it with validate or run --dry-run")
+    trials = check_spec(spec, path, _cluster_gpus(getattr(args, "address", None), True, planned))
     return spec, path, digest, uri, trials
 
 
@@ -188,10 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="print the trial plan and count, run nothing")
     r.add_argument("--quiet", action="store_true", help="no progress table (CI)")
     r.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
+    r.add_argument("--gpus", type=float, help="with --dry-run: plan for a cluster with this many GPUs")
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="validate a spec, its search spaces, data and tracking store")
     v.add_argument("spec")
+    v.add_argument("--gpus", type=float, help="validate for a cluster with this many GPUs (default: this machine's)")
     v.set_defaults(func=cmd_validate)
 
     ls = sub.add_parser("ls", help="experiments, their stages and the best result of each")

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from hartune.data import DataConfig, DataError, prepare
 from hartune.registry import ConfigError, UnknownNameError, validate_config
 from hartune.train import ModelSpec, RunConfig, TrainConfig
-from hartune.tune import loss_stages  # noqa: F401  (registers the loss-search stage kinds)
+from hartune.tune import blend, loss_stages  # noqa: F401  (register the blend and loss-search stage kinds)
 from hartune.tune.stages import STAGES, StageConfig
 
 AnyStage = STAGES.union("kind")  # every stage kind, registered by the imports above
@@ -74,7 +74,10 @@ class Spec(Strict):
     @model_validator(mode="before")
     @classmethod
     def _models_list(cls, data: Any) -> Any:
-        """``models: [cnn, usad]`` is shorthand for ``{cnn: {name: cnn}, usad: {name: usad}}``."""
+        """``models: [cnn, usad]`` is shorthand for ``{cnn: {name: cnn}, usad: {name: usad}}``. Top-level
+        keys starting with ``x-`` are extension fields (a home for YAML anchors), ignored."""
+        if isinstance(data, Mapping):
+            data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
         if isinstance(data, Mapping) and isinstance(data.get("models"), list):
             data = {**data, "models": {m: {"name": m} for m in data["models"]}}
         return data

@@ -12,11 +12,13 @@ Indexing: diffusers' timestep ``i`` in ``0..T-1`` is the paper's ``t = i + 1``, 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
+
+if TYPE_CHECKING:
+    from diffusers import DDIMScheduler, DDPMScheduler
 
 # Fixed by diffusers' "squaredcos_cap_v2" and by the paper (Eq. 7).
 COSINE_OFFSET = 0.008
@@ -38,6 +40,8 @@ class CosineSchedule:
 
     def __init__(self, timesteps: int) -> None:
         self.timesteps = timesteps
+        from diffusers import DDPMScheduler  # imported on use: diffusers takes ~3 s to import
+
         self._train = DDPMScheduler(**self._common())
         self.alphas_cumprod: torch.Tensor = self._train.alphas_cumprod  # (T,) float32, index i = paper t-1
         self.betas: torch.Tensor = self._train.betas  # (T,)
@@ -80,6 +84,8 @@ class CosineSchedule:
         start at ``T - 1`` ("trailing" spacing: sampling begins from pure noise, where ``x_T ~ N(0, I)``
         is true). ``clip_range`` bounds each predicted ``x_0`` to ``[-clip_range, clip_range]``.
         """
+        from diffusers import DDIMScheduler, DDPMScheduler
+
         clip = {"clip_sample": clip_range is not None, "clip_sample_range": clip_range or 1.0}
         if kind == "ddpm":
             sched: DDPMScheduler | DDIMScheduler = DDPMScheduler(**self._common(), **clip)

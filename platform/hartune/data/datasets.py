@@ -7,6 +7,7 @@ writing one config class with ``name: Literal[...]`` and decorating it with ``@r
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -35,13 +36,14 @@ register_dataset = DATASETS.register_config("name")
 
 
 @lru_cache(maxsize=8)
-def _load_cached(cfg: DatasetConfig) -> Recordings:
+def _load_cached(cfg: DatasetConfig, data_root: str | None) -> Recordings:
     return cfg.load()
 
 
 def load_recordings(cfg: DatasetConfig) -> Recordings:
-    """Load once per process (configs are frozen, hence hashable)."""
-    return _load_cached(cfg)
+    """Load once per process (configs are frozen, hence hashable); a config without its own ``root``
+    reads ``HARTUNE_DATA``, so that is part of the key."""
+    return _load_cached(cfg, os.environ.get("HARTUNE_DATA"))
 
 
 @register_dataset

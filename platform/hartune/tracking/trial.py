@@ -46,6 +46,8 @@ class TrialTracker:
         final.update({f"best_val_{k}": v for k, v in result.val.items()})
         final.update({"best_epoch": result.best_epoch, "num_parameters": result.num_parameters})
         final.update(deployment_metrics(result))
+        final["test_minority_recall"] = minority_recall(result)
+        final.update(self.log_augmentation(result))
         runs.log_metrics(c, self.run_id, final, step=len(result.history))
         runs.set_tags(c, self.run_id, {
             "hartune.data_fingerprint": d.fingerprint, "hartune.leaky_split": str(d.leaky_split).lower(),
@@ -65,11 +67,40 @@ class TrialTracker:
         c.set_terminated(self.run_id, "FINISHED")
         return final
 
+    def log_augmentation(self, result: TrainResult) -> dict[str, float]:
+        """Which generator the run used (tag ``hartune.generator_key``) and how many synthetic windows;
+        the run that trained the generator logs it (``generator/``: weights, config, quality report,
+        real-vs-synthetic figure) and its quality figures as metrics."""
+        info = result.extra.get("augment")
+        if not isinstance(info, dict):
+            return {}
+        out = {"synthetic_windows": float(info["synthetic_windows"])}
+        if info.get("key"):
+            runs.set_tags(self.client, self.run_id, {"hartune.generator_key": info["key"],
+                                                     "hartune.generator_trained": str(info["trained"]).lower()})
+            runs.log_json(self.client, self.run_id, info.get("per_class", {}), "synthetic_per_class.json")
+        if info.get("trained") and info.get("path"):
+            folder = Path(str(info["path"]))
+            self.client.log_artifacts(self.run_id, str(folder), "generator")
+            quality = json.loads((folder / "quality.json").read_text()) if (folder / "quality.json").exists() else {}
+            out.update({f"generator_{k}": float(v) for k, v in quality.items() if isinstance(v, (int, float))})
+        runs.log_metrics(self.client, self.run_id, out, step=len(result.history))
+        return out
+
     def fail(self, error: BaseException) -> None:
         c = self.client
         runs.set_tags(c, self.run_id, {"hartune.error": f"{type(error).__name__}: {error}"})
         c.log_text(self.run_id, "".join(traceback.format_exception(error)), "error.txt")
         c.set_terminated(self.run_id, "FAILED")
+
+
+def minority_recall(result: TrainResult) -> float:
+    """Test recall of the class with the fewest real training windows (the induced minority)."""
+    d = result.data
+    counts = np.bincount(d.train.y, minlength=d.num_classes)
+    present = [k for k in range(d.num_classes) if counts[k] > 0 and (result.test_true == k).any()]
+    k = min(present, key=lambda c: counts[c])
+    return float((result.test_prob.argmax(1)[result.test_true == k] == k).mean())
 
 
 def deployment_metrics(result: TrainResult) -> dict[str, float]:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hartune.augment.generator import GeneratorConfig
 from hartune.data import DataConfig
 from hartune.losses import LOSSES
 from hartune.models import MODELS, model_config
@@ -74,6 +75,25 @@ class TransferConfig(BaseModel):
         return self
 
 
+class AugmentConfig(BaseModel):
+    """Statistics-guided diffusion augmentation of the training split (USAD §3.1; ``hartune.augment``).
+
+    ``mix`` trains on real + synthetic windows at real:synthetic = 1:``ratio`` (0 to 4; the paper's
+    blend is 1:4); ``pretrain`` pretrains on the synthetic windows for ``pretrain_epochs`` and then trains
+    on the real ones (§3.1.3-3.1.4). ``counts``: ``balanced`` spends the budget on the smallest classes
+    first, ``proportional`` follows the real class counts, a mapping gives the count per class name
+    (``ratio`` is then unused). Synthetic windows only ever enter the training split.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["mix", "pretrain"] = "mix"
+    ratio: float = Field(1.0, ge=0.0, le=4.0)
+    counts: Literal["balanced", "proportional"] | dict[str, int] = "balanced"
+    pretrain_epochs: int | None = Field(None, ge=1, description="pretrain mode; default: the run's train.epochs")
+    generator: GeneratorConfig = GeneratorConfig()
+
+
 class RunConfig(BaseModel):
     """One training run: data x model x loss x optimisation x seed."""
 
@@ -85,3 +105,4 @@ class RunConfig(BaseModel):
     train: TrainConfig = TrainConfig()
     seed: int = 0
     transfer: TransferConfig | None = None  # None: train on ``data`` from scratch
+    augment: AugmentConfig | None = None  # None: real windows only

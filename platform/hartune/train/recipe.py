@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from hartune.data import PreparedData, prepare
 from hartune.models import Normalized, count_parameters, create_model
 from hartune.registry import ConfigError
 from hartune.train.config import RunConfig
+
+if TYPE_CHECKING:
+    from hartune.augment.source import GeneratorSource
 from hartune.train.metrics import classification_metrics
 
 EVAL_BATCH = 1024  # windows per forward pass at evaluation; memory-bound only
@@ -109,11 +112,13 @@ class Recipe:
     """``Recipe(cfg).run()``; the private ``_setup_*`` steps read top to bottom."""
 
     def __init__(
-        self, cfg: RunConfig, callbacks: Sequence[Callback] = (), data: PreparedData | None = None
+        self, cfg: RunConfig, callbacks: Sequence[Callback] = (), data: PreparedData | None = None,
+        generators: GeneratorSource | None = None,
     ) -> None:
         self.cfg = cfg
         self.callbacks = list(callbacks)
         self._data = data
+        self.generators = generators  # where augmentation gets its generator (default: fit in memory)
         self.extra: dict[str, object] = {}  # TrainResult.extra (the transfer recipe's pretraining)
         self._frozen_modules: list[nn.Module] = []  # kept in eval mode while training (transfer)
 
@@ -136,8 +141,43 @@ class Recipe:
             **self.cfg.model.params,
         ).to(self.device)
 
+    def _setup_augment(self) -> None:
+        """Synthetic training windows (USAD §3.1): ``mix`` appends them to the training tensors,
+        ``pretrain`` keeps them for ``_pretrain_synthetic``. Validation and test stay real."""
+        from hartune.augment.source import FreshGenerators, synthetic_counts
+
+        a, d = self.cfg.augment, self.data
+        assert a is not None
+        counts = synthetic_counts(d.train.y, d.num_classes, a.ratio, a.counts, d.class_names)
+        info: dict[str, object] = {"synthetic_windows": sum(counts.values()), "mode": a.mode}
+        if info["synthetic_windows"]:
+            cached = (self.generators or FreshGenerators()).get(d, a.generator)
+            x, y = cached.generator.sample(counts, seed=self.cfg.seed)
+            sx, sy = torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
+            if a.mode == "mix":
+                self.train_x, self.train_y = torch.cat([self.train_x, sx]), torch.cat([self.train_y, sy])
+            else:
+                self.synthetic = (sx, sy)
+            info.update(key=cached.key, path=str(cached.path) if cached.path else None, trained=cached.trained,
+                        per_class={d.class_names[k]: n for k, n in counts.items()})
+        self.extra["augment"] = info
+
+    def _pretrain_synthetic(self) -> None:
+        """``pretrain`` mode: train on the synthetic windows alone, then start the real training with a
+        fresh optimiser (and schedule) from those weights."""
+        a = self.cfg.augment
+        assert a is not None
+        real = (self.train_x, self.train_y)
+        self.train_x, self.train_y = self.synthetic
+        history = [self.train_epoch(e) for e in range(1, (a.pretrain_epochs or self.cfg.train.epochs) + 1)]
+        self.train_x, self.train_y = real
+        seed_everything(self.cfg.seed)
+        self._setup_optimizer()
+        self.extra["synthetic_pretrain_history"] = history
+
     def _setup_loss(self) -> None:
-        counts = np.bincount(self.data.train.y, minlength=self.data.num_classes).tolist()
+        # the windows it trains on: with ``mix`` augmentation, real + synthetic (class-balanced losses)
+        counts = np.bincount(self.train_y.cpu().numpy(), minlength=self.data.num_classes).tolist()
         self.loss_fn = self.cfg.loss.build(counts).to(self.device)
 
     def _setup_optimizer(self) -> None:
@@ -157,6 +197,8 @@ class Recipe:
             torch.set_num_threads(self.cfg.train.num_threads)
         self.device = pick_device(self.cfg.train.device)
         self._setup_data()
+        if self.cfg.augment is not None:
+            self._setup_augment()
         self._setup_model()
         self._setup_loss()
         self._setup_optimizer()
@@ -165,6 +207,8 @@ class Recipe:
         self.latency_ms = cpu_latency_ms(self.model, self.data.window, self.data.num_channels)
         if self.cfg.transfer is not None:
             self._setup_transfer()
+        if getattr(self, "synthetic", None) is not None:
+            self._pretrain_synthetic()
 
     # -- transfer: pretrain, then fine-tune a part (seed 004, §3.2) -------------------------------
     def _setup_transfer(self) -> None:
@@ -356,7 +400,8 @@ class Recipe:
 
 
 def train(
-    cfg: RunConfig, callbacks: Sequence[Callback] = (), data: PreparedData | None = None
+    cfg: RunConfig, callbacks: Sequence[Callback] = (), data: PreparedData | None = None,
+    generators: GeneratorSource | None = None,
 ) -> TrainResult:
     """Train ``cfg`` and evaluate its best epoch on test. ``data`` skips ``prepare`` when given.
     A scikit-learn model (``family: sklearn``) is fitted once instead (``hartune.train.sklearn``)."""
@@ -366,4 +411,4 @@ def train(
         from hartune.train.sklearn import train_sklearn
 
         return train_sklearn(cfg, callbacks, data)
-    return Recipe(cfg, callbacks, data).run()
+    return Recipe(cfg, callbacks, data, generators).run()

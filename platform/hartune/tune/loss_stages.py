@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from hartune.train import RunConfig
 
 TUNE_KEYS = ("variant", "dataset", "seed")
-REPORTED = ("test_accuracy", "test_f1_macro", "test_ece", "val_ece", "val_f1_macro")  # per row of a table
+REPORTED = ("test_accuracy", "test_f1_macro", "test_ece", "test_minority_recall", "val_ece", "val_f1_macro")  # per row
 
 
 class FamilySpace(BaseModel):

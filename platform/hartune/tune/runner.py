@@ -182,10 +182,10 @@ class StageRun:
         threads = max(1, int(spec.resources.cpu))
         trial_tags = {"hartune.spec_hash": self.tags["hartune.spec_hash"], "hartune.git_commit": self.tags["hartune.git_commit"], **step_tags}
         ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent, self.runner.spec_path.read_text(),
-                           spec.tracking.log_models, trial_tags, threads)
+                           spec.tracking.log_models, trial_tags, threads, str(generator_root(spec)))
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
                                         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-        storage = Path(spec.storage) if "://" in spec.storage else (Path.cwd() / spec.storage).resolve()
+        storage = storage_path(spec)
         tuner = tune.Tuner(
             trainable,
             param_space=plan.param_space,
@@ -223,6 +223,18 @@ class StageRun:
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         runs.log_png(self.client, self.stage_run, figure, artifact_file)
+
+
+def storage_path(spec: Spec) -> Path | str:
+    """Ray Tune's experiment storage: a URI as given, a path made absolute from the working directory."""
+    return spec.storage if "://" in spec.storage else (Path.cwd() / spec.storage).resolve()
+
+
+def generator_root(spec: Spec) -> Path:
+    """The diffusion generators' cache, beside Ray's storage (``.hartune/generators`` by default): on a
+    cluster, put ``storage`` on shared disk so that every node finds the one trained generator."""
+    base = Path(spec.storage) if "://" not in spec.storage else Path(".hartune/ray")
+    return (Path.cwd() / base).resolve().parent / "generators"
 
 
 def default_threads() -> int:

@@ -24,6 +24,7 @@ class StageContext:
     log_models: str
     tags: dict[str, str] = field(default_factory=dict)
     threads: int = 1
+    generator_root: str = ".hartune/generators"  # absolute on the driver: trials run in their own folders
 
     def run_config(self, config: dict[str, Any]) -> Any:
         from hartune.spec import deep_merge, unflatten
@@ -46,6 +47,7 @@ class TuneReporter:
 def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     from ray import tune
 
+    from hartune.augment.source import CachedGenerators
     from hartune.tracking.runs import flatten
     from hartune.tracking.trial import TrialTracker, save_checkpoint
     from hartune.train import train
@@ -60,7 +62,7 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
         {"hartune.stage": ctx.stage, "hartune.variant": str(config["variant"]), **ctx.tags},
     )
     try:
-        result = train(run_cfg, callbacks=[tracker, TuneReporter()])
+        result = train(run_cfg, callbacks=[tracker, TuneReporter()], generators=CachedGenerators(ctx.generator_root))
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(result, Path(d))
             final = tracker.finish(result, ctx.spec_text, log_model=ctx.log_models == "all")

@@ -1,0 +1,91 @@
+"""The blend stage: how much diffusion-generated data to mix in, and how (USAD §3.1.4, Table 2's "Data
+Augmentation" row; the 1:4 real:synthetic blend it cites comes from Shao & Sanchez 2023).
+
+``kind: blend`` searches ``augment.ratio`` (real:synthetic = 1:ratio, 0 to 4) and ``augment.mode`` (``mix``
+or ``pretrain``) with the rest of ``augment`` (the generator's knobs, the class counts) held fixed, so
+every trial on a dataset asks for the same generator and the cache trains it once. ``search: grid``
+crosses ``ratios`` and ``modes`` (ratio 0, no synthetic data, is the baseline row, run once) over the
+stage's datasets and seeds; ``search: sampler`` lets an Optuna sampler pick from ``space`` (e.g.
+``search_spaces/diffusion_blend.yaml``). The stage logs ``blend.csv``: each configuration's validation
+metric, test F1-macro, accuracy, ECE and minority-class recall.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator
+
+from hartune.tune.loss_stages import outcome_rows
+from hartune.tune.samplers import SAMPLERS
+from hartune.tune.schedulers import SCHEDULERS
+from hartune.tune.stages import Best, GridStage, SearchStage, StageConfig, StageDriver, register_stage
+
+if TYPE_CHECKING:
+    from hartune.spec import Spec
+    from hartune.train import RunConfig
+
+
+@register_stage
+class BlendStage(StageConfig):
+    kind: Literal["blend"] = "blend"
+    augment: dict[str, Any] = Field(default_factory=dict, description="fixed augment knobs (generator, counts)")
+    search: Literal["grid", "sampler"] = "grid"
+    ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0, 4.0], min_length=1)
+    modes: list[Literal["mix", "pretrain"]] = Field(default_factory=lambda: ["mix"], min_length=1)
+    space: str | dict[str, Any] | None = Field(None, description="search: sampler; default diffusion_blend.yaml")
+    sampler: str = "tpe"
+    sampler_seed: int = 0
+    num_samples: int = Field(8, ge=1)
+    scheduler: SCHEDULERS.union("name") | None = None  # type: ignore[valid-type]
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, v: str) -> str:
+        if v not in SAMPLERS:
+            raise ValueError(f"unknown sampler {v!r}; valid: {', '.join(SAMPLERS.names())}")
+        return v
+
+    def variants(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for mode in self.modes:
+            for ratio in self.ratios:
+                name = "real only 1:0" if ratio == 0 else f"{mode} 1:{ratio:g}"
+                out.setdefault(name, {"augment": {**self.augment, "mode": mode, "ratio": ratio}})
+        return out
+
+    def inner(self) -> StageConfig:
+        """The one Tune experiment this stage is: a grid of blends, or a search over them."""
+        common = {"name": self.name, "from_stage": self.from_stage, "datasets": self.datasets,
+                  "seeds": self.seeds, "metric": self.metric, "mode": self.mode}
+        if self.search == "grid":
+            return GridStage(variants=self.variants(), **common)
+        return SearchStage(space=self.space or "search_spaces/diffusion_blend.yaml", sampler=self.sampler,
+                           sampler_seed=self.sampler_seed, num_samples=self.num_samples,
+                           scheduler=self.scheduler, base={"augment": dict(self.augment)}, **common)
+
+    def overlays(self, base_dir: Path) -> dict[str, dict[str, Any]]:
+        return self.inner().overlays(base_dir)
+
+    def sampled_points(self, base_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+        return self.inner().sampled_points(base_dir)
+
+    def trial_count(self, spec: Spec, base_dir: Path) -> int:
+        return self.inner().trial_count(spec, base_dir)
+
+    def describe(self, spec: Spec, base_dir: Path) -> list[str]:
+        return self.inner().describe(spec, base_dir)
+
+    def candidate_runs(self, spec: Spec, index: int, base_dir: Path) -> list[tuple[str, RunConfig]]:
+        return self.inner().candidate_runs(spec, index, base_dir)
+
+    def best_candidates(self, spec: Spec, base_dir: Path) -> list[dict[str, Any]]:
+        return self.inner().best_candidates(spec, base_dir)
+
+    def execute(self, driver: StageDriver, start: Mapping[str, Any]) -> Best | None:
+        inner = self.inner()
+        best, outcomes = driver.tune(inner, start)
+        driver.log_table(outcome_rows(outcomes, inner.primary_metric), "blend.csv")
+        return best

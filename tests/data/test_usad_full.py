@@ -1,0 +1,52 @@
+"""``ablations/usad_full.yaml`` as shipped: with the three releases present (native-format fixtures,
+lengthened for the paper's windows) it validates, and ``--dry-run`` prints its plan and trial counts;
+without them, one line names the missing file and the URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import native_fixtures as nf
+import pytest
+
+from hartune.cli import main
+
+SPEC = Path(__file__).resolve().parents[2] / "ablations" / "usad_full.yaml"
+
+
+@pytest.fixture
+def releases(_offline_data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # long enough for the presets' windows (WISDM 90, PAMAP2 171) and five WISDM subjects for k-fold
+    monkeypatch.setattr(nf, "WISDM_USERS", (1, 2, 3, 4, 5, 6, 33))
+    monkeypatch.setattr(nf, "WISDM_RUN", 240)
+    monkeypatch.setattr(nf, "PAMAP2_SEGMENTS", [(0, 20), (1, 400), (0, 15), (4, 400), (0, 10), (24, 400), (0, 15)])
+    nf.write_wisdm(_offline_data_root / "wisdm")
+    nf.write_pamap2(_offline_data_root / "pamap2", subjects=tuple(range(101, 110)))
+    nf.write_opportunity(_offline_data_root / "opportunity")
+    return _offline_data_root
+
+
+def test_full_spec_validates_and_plans_with_the_data_present(releases, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(SPEC.parents[1])  # search_spaces/ paths resolve from the repository root
+    assert main(["validate", str(SPEC), "--gpus", "8"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "valid; 6 stages" in out
+    assert main(["run", str(SPEC), "--dry-run", "--gpus", "8"]) == 0
+    plan = capsys.readouterr().out
+    counts = {line.split()[1]: int(line.split(": ")[1].split()[0]) for line in plan.splitlines() if line.startswith("stage ")}
+    assert counts == {"table2": 9 * 3 * 3, "independent": 12 * 3, "composite": 30, "interleaved": 1 + 9 * 8,
+                      "blend": 7 * 3, "baselines": 12 * 2 * 3}
+    assert f"total: {sum(counts.values())} trials" in plan
+
+
+def test_full_spec_without_the_data_names_the_missing_file_and_url(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(SPEC.parents[1])
+    assert main(["validate", str(SPEC), "--gpus", "8"]) == 2
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert "missing" in line and "https://" in line and "WISDM_ar_v1.1_raw.txt" in line
+
+
+def test_a_gpu_spec_needs_gpus_to_plan_for(releases, capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(SPEC.parents[1])
+    assert main(["validate", str(SPEC)]) == 2  # this machine has no GPU
+    assert "resources.gpu=0.25: more than the cluster's 0 GPUs" in capsys.readouterr().err

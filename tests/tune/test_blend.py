@@ -1,0 +1,87 @@
+"""Diffusion augmentation through the platform: a real blend stage on the watch data with induced
+imbalance, through real Ray Tune into a real MLflow store, after a one-row grid that fixes the model.
+The blend's two trials start together and need the same generator: the cache must make exactly one of
+them train it (about a minute)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from hartune.cli import main
+
+TINY = {"timesteps": 50, "epochs": 5, "batch_size": 64, "denoiser": {"width": 16, "channel_mult": [1, 2]},
+        "sampling": {"sampler": "ddim", "ddim_steps": 5}}
+SPEC = {
+    "name": "tinyblend",
+    "seeds": [0],
+    "max_concurrent": 2,
+    "datasets": {"watch": {"window": {"length": 100, "stride": 200},
+                           "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
+                           "imbalance": {"ratio": 5}, "train": {"epochs": 2, "batch_size": 64}}},
+    "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 32}},
+    "stages": [
+        {"name": "model", "kind": "grid", "variants": {"CNN": {"model": "cnn"}}},
+        {"name": "blend", "kind": "blend", "from_stage": "model", "augment": {"generator": TINY},
+         "ratios": [1], "modes": ["mix", "pretrain"]},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, ray_local):
+    d = tmp_path_factory.mktemp("blend")
+    spec = {**SPEC, "tracking": {"uri": f"sqlite:///{d}/mlflow.db"}, "storage": str(d / "ray")}
+    path = d / "tinyblend.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    rc = main(["run", str(path), "--quiet"])
+    c = MlflowClient(f"sqlite:///{d}/mlflow.db")
+    exp = c.get_experiment_by_name("tinyblend")
+    trials = {r.data.tags["hartune.variant"]: r for r in c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")}
+    return rc, c, trials, d
+
+
+def test_two_trials_needing_one_generator_train_it_once(finished) -> None:
+    rc, c, trials, d = finished
+    assert rc == 0 and set(trials) == {"CNN", "mix 1:1", "pretrain 1:1"}
+    blend = [trials["mix 1:1"], trials["pretrain 1:1"]]
+    assert len({t.data.tags["hartune.generator_key"] for t in blend}) == 1
+    assert sorted(t.data.tags["hartune.generator_trained"] for t in blend) == ["false", "true"]
+    entries = [p for p in (d / "generators").iterdir() if p.is_dir()]
+    assert [p.name for p in entries] == [blend[0].data.tags["hartune.generator_key"]]
+    trainer = next(t for t in blend if t.data.tags["hartune.generator_trained"] == "true")
+    logged = {a.path for a in c.list_artifacts(trainer.info.run_id, "generator")}
+    assert {"generator/generator.json", "generator/quality.json", "generator/real_vs_synthetic.png"} <= logged
+    assert 0.0 <= trainer.data.metrics["generator_tstr_accuracy"] <= 1.0
+
+
+def test_synthetic_windows_enter_the_training_split_only(finished) -> None:
+    _, c, trials, _ = finished
+
+    def split(t) -> dict:
+        return json.load(open(c.download_artifacts(t.info.run_id, "data.json")))["split"]["windows"]
+
+    base = split(trials["CNN"])
+    for name in ("mix 1:1", "pretrain 1:1"):
+        t = trials[name]
+        assert split(t) == base  # the real windows of every split, unchanged
+        assert t.data.metrics["synthetic_windows"] == base["train"]  # 1:1
+        per_class = json.load(open(c.download_artifacts(t.info.run_id, "synthetic_per_class.json")))
+        assert sum(per_class.values()) == base["train"]
+    assert "synthetic_windows" not in trials["CNN"].data.metrics
+
+
+def test_blend_table_reports_f1_and_minority_recall(finished) -> None:
+    _, c, trials, _ = finished
+    exp = c.get_experiment_by_name("tinyblend")
+    (st,) = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'stage' and attributes.run_name = 'blend'")
+    table = pd.read_csv(c.download_artifacts(st.info.run_id, "blend.csv"))
+    assert set(table["config"]) == {"mix 1:1", "pretrain 1:1"}
+    for _, row in table.iterrows():
+        t = trials[row["config"]]
+        assert row["test_f1_macro"] == pytest.approx(t.data.metrics["test_f1_macro"])
+        assert row["test_minority_recall"] == pytest.approx(t.data.metrics["test_minority_recall"])
