@@ -166,7 +166,9 @@ def test_every_shipped_spec_validates(capsys) -> None:
     from hartune.cli import main
 
     root = Path(__file__).resolve().parents[1]
-    specs = sorted((root / "ablations").glob("*.yaml"))
-    assert specs
+    # usad_full.yaml needs the three releases and a GPU cluster: tests/data/test_usad_full.py
+    # validates it with native-format fixtures and --gpus
+    specs = sorted(p for p in (root / "ablations").glob("*.yaml") if p.name != "usad_full.yaml")
+    assert len(specs) >= 3
     for spec in specs:
         assert main(["validate", str(spec)]) == 0, capsys.readouterr().err

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from hartune.registry import ConfigError, UnknownNameError
 
 EXIT_BAD_INPUT = 2
+EXIT_REFUSED = 1  # promote: the candidate does not beat the champion
 
 
 class EpochPrinter:
@@ -35,8 +36,8 @@ TEST_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weig
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hartune.train import RunConfig, train
     from hartune.registry import validate_config
+    from hartune.train import RunConfig, train
 
     split: dict[str, object] = {"kind": args.split}
     if args.fold is not None:
@@ -168,6 +169,43 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    from hartune.tracking import check_reachable, resolve_uri
+    from hartune.tracking.promote import promote
+
+    uri = resolve_uri(args.uri)
+    check_reachable(uri)
+    out = promote(uri, args.experiment, metric=args.metric, name=args.name, stage=args.stage, parent=args.run, force=args.force)
+    k = out.candidate
+    if not out.promoted:
+        print(f"hartune: promotion refused: {out.reason}", file=sys.stderr)
+        return EXIT_REFUSED
+    was = f"; version {out.champion[0]} is now @previous" if out.champion else ""
+    forced = f" (forced: {out.reason})" if out.reason else ""
+    print(f"{out.name} version {out.version} is @champion: run {k.run_id[:8]} ({k.run.info.run_name}), "
+          f"{k.metric} {k.value:.4f}{was}{forced}")
+    print(f"load it: mlflow.pyfunc.load_model('models:/{out.name}@champion')  (tracking {uri})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hartune.report.build import report
+    from hartune.tracking import check_reachable, resolve_uri
+
+    uri = resolve_uri(args.uri)
+    check_reachable(uri)
+    parent, reports = report(uri, args.experiment, run_id=args.run, stage=args.stage, out=args.out,
+                             log=not args.no_log, tsne=not args.no_tsne)
+    for r in reports:
+        print(f"## {args.experiment} run {parent.run_id[:8]}, stage {r.stage} ({r.kind})\n")
+        print(r.main.get(args.format, ""))
+        for note in r.notes:
+            print(f"note: {note}")
+        logged = f"; logged to run {r.run_id[:8]} under report/" if not args.no_log else ""
+        print(f"report folder: {r.folder.resolve()}{logged}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hartune", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -207,6 +245,28 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--uri", help="tracking URI (default: sqlite:///mlflow.db here)")
     ls.add_argument("--last", type=int, default=3, help="runs per experiment")
     ls.set_defaults(func=cmd_ls)
+
+    pr = sub.add_parser("promote", help="register the best trial's model as a pyfunc; alias champion if it beats the current one")
+    pr.add_argument("experiment")
+    pr.add_argument("--stage", help="only this stage's trials (default: every stage of the run)")
+    pr.add_argument("--metric", default="f1_macro", help="test metric to select and compare on (default f1_macro)")
+    pr.add_argument("--name", help="registered model name (default: the experiment name)")
+    pr.add_argument("--force", action="store_true", help="promote even if it does not beat the champion")
+    pr.add_argument("--uri", help="tracking URI (default: sqlite:///mlflow.db here)")
+    pr.add_argument("--run", help="parent run id or prefix (default: the latest)")
+    pr.set_defaults(func=cmd_promote)
+
+    rp = sub.add_parser("report", help="Table 2-style ablation table, search and per-model reports of a run")
+    rp.add_argument("experiment")
+    rp.add_argument("--stage", help="only this stage (default: every stage of the run)")
+    rp.add_argument("--format", choices=["md", "csv", "tex", "html"], default="md",
+                    help="format of the table printed (every format is written to the folder)")
+    rp.add_argument("--out", help="folder (default: reports/<experiment>/<run id[:8]>/)")
+    rp.add_argument("--uri", help="tracking URI (default: sqlite:///mlflow.db here)")
+    rp.add_argument("--run", help="parent run id or prefix (default: the latest)")
+    rp.add_argument("--no-log", action="store_true", help="do not log the report to the stage runs")
+    rp.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plots (Table 6 is still computed)")
+    rp.set_defaults(func=cmd_report)
     return p
 
 

@@ -6,6 +6,7 @@ them train it (about a minute)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -63,14 +64,14 @@ def test_synthetic_windows_enter_the_training_split_only(finished) -> None:
     _, c, trials, _ = finished
 
     def split(t) -> dict:
-        return json.load(open(c.download_artifacts(t.info.run_id, "data.json")))["split"]["windows"]
+        return json.loads(Path(c.download_artifacts(t.info.run_id, "data.json")).read_text())["split"]["windows"]
 
     base = split(trials["CNN"])
     for name in ("mix 1:1", "pretrain 1:1"):
         t = trials[name]
         assert split(t) == base  # the real windows of every split, unchanged
         assert t.data.metrics["synthetic_windows"] == base["train"]  # 1:1
-        per_class = json.load(open(c.download_artifacts(t.info.run_id, "synthetic_per_class.json")))
+        per_class = json.loads(Path(c.download_artifacts(t.info.run_id, "synthetic_per_class.json")).read_text())
         assert sum(per_class.values()) == base["train"]
     assert "synthetic_windows" not in trials["CNN"].data.metrics
 

@@ -5,6 +5,7 @@ MLflow SQLite store, asserted by reading the store back. One run serves every as
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -89,7 +90,7 @@ def stage(runs, name: str):
 
 
 def table(c: MlflowClient, run_id: str, name: str) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO(open(c.download_artifacts(run_id, name)).read()))
+    return pd.read_csv(io.StringIO(Path(c.download_artifacts(run_id, name)).read_text()))
 
 
 def test_independent_searches_each_family_alone_and_hands_on_their_optima(finished) -> None:
@@ -108,7 +109,7 @@ def test_independent_searches_each_family_alone_and_hands_on_their_optima(finish
         assert step.data.tags["hartune.best"] == top["config"]
         best = next(t for t in trials if t.info.run_name == f"{top['config']}-watch-s0")
         best_terms[fam] = {k.split(".", 1)[1]: v for k, v in best.data.params.items() if k.startswith("loss.")}
-    overlay = yaml.safe_load(open(c.download_artifacts(ind.info.run_id, "best_config.json")))
+    overlay = yaml.safe_load(Path(c.download_artifacts(ind.info.run_id, "best_config.json")).read_text())
     assert overlay["loss"]["name"] == "composite" and list(overlay["loss"]["terms"]) == list(FAMILIES)
     for fam, term in overlay["loss"]["terms"].items():
         for knob, value in term.items():
@@ -125,14 +126,14 @@ def test_independent_sampler_mode_searches_the_family_ranges(finished) -> None:
     points = {(float(t.data.params["loss.gamma"]), float(t.data.params["loss.alpha"])) for t in trials}
     assert len(points) == 2 and all(0.5 <= g <= 4.0 and 0.1 <= a <= 0.9 for g, a in points)
     assert {t.data.params["loss.name"] for t in trials} == {"focal"}
-    terms = yaml.safe_load(open(c.download_artifacts(st.info.run_id, "best_config.json")))["loss"]["terms"]
+    terms = yaml.safe_load(Path(c.download_artifacts(st.info.run_id, "best_config.json")).read_text())["loss"]["terms"]
     assert list(terms) == ["focal"] and (terms["focal"]["gamma"], terms["focal"]["alpha"]) in points
 
 
 def test_interleaved_rounds_carry_the_fixed_values_and_record_a_trajectory(finished) -> None:
-    rc, c, runs = finished
+    _, c, runs = finished
     ind, inter = stage(runs, "independent"), stage(runs, "interleaved")
-    start = yaml.safe_load(open(c.download_artifacts(ind.info.run_id, "best_config.json")))["loss"]["terms"]
+    start = yaml.safe_load(Path(c.download_artifacts(ind.info.run_id, "best_config.json")).read_text())["loss"]["terms"]
     rounds = sorted(children(runs, inter.info.run_id, "step"), key=lambda r: r.info.start_time)
     assert [r.info.run_name for r in rounds] == ["round-0-start", "round-1-label_smoothing", "round-2-focal"]
     trials = [children(runs, r.info.run_id, "trial") for r in rounds]
@@ -164,7 +165,7 @@ def test_interleaved_rounds_carry_the_fixed_values_and_record_a_trajectory(finis
         if kept:
             incumbent, value = knobs(best), best.data.metrics["best_val_f1_macro"]
         assert row["incumbent"] == pytest.approx(value)
-    final = yaml.safe_load(open(c.download_artifacts(inter.info.run_id, "best_config.json")))["loss"]["terms"]
+    final = yaml.safe_load(Path(c.download_artifacts(inter.info.run_id, "best_config.json")).read_text())["loss"]["terms"]
     assert final["label_smoothing"]["epsilon"] == pytest.approx(incumbent["loss.terms.label_smoothing.epsilon"])
     assert final["focal"]["gamma"] == pytest.approx(incumbent["loss.terms.focal.gamma"])
 

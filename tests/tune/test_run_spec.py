@@ -3,7 +3,6 @@ store, read back. One run of the spec serves every assertion (it costs about a m
 
 from __future__ import annotations
 
-
 import optuna
 import pytest
 import yaml

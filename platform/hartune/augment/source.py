@@ -83,7 +83,7 @@ def synthetic_counts(
         return {index[name]: int(n) for name, n in counts.items()}
     real = np.bincount(np.asarray(y), minlength=num_classes)
     present = [k for k in range(num_classes) if real[k] > 0]
-    budget = int(round(ratio * len(y)))
+    budget = round(ratio * len(y))
     if budget == 0 or not present:
         return {k: 0 for k in present}
     if counts == "proportional":

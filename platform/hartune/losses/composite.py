@@ -203,7 +203,7 @@ class Combination1Config(CompositeConfig):
     """Table 2 "Combination 1": fixed weights 0.3 / 0.4 / 0.3 (CE, focal, label smoothing)."""
 
     name: Literal["combination1"] = "combination1"  # type: ignore[assignment]
-    weights: list[float] | dict[str, float] | None = [0.3, 0.4, 0.3]
+    weights: list[float] | dict[str, float] | None = Field(default_factory=lambda: [0.3, 0.4, 0.3])
 
 
 @register_loss
@@ -211,7 +211,7 @@ class Combination2Config(CompositeConfig):
     """Table 2 "Combination 2": fixed weights 0.15 / 0.7 / 0.15 (CE, focal, label smoothing)."""
 
     name: Literal["combination2"] = "combination2"  # type: ignore[assignment]
-    weights: list[float] | dict[str, float] | None = [0.15, 0.7, 0.15]
+    weights: list[float] | dict[str, float] | None = Field(default_factory=lambda: [0.15, 0.7, 0.15])
 
 
 @register_loss
@@ -219,5 +219,5 @@ class ACLConfig(CompositeConfig):
     """Table 2 "ACL": the adaptive composite, from Table 10's best row."""
 
     name: Literal["acl"] = "acl"  # type: ignore[assignment]
-    weights: list[float] | dict[str, float] | None = [0.33, 0.33, 0.34]
+    weights: list[float] | dict[str, float] | None = Field(default_factory=lambda: [0.33, 0.33, 0.34])
     adaptive: AdaptiveConfig | None = AdaptiveConfig()

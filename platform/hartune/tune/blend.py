@@ -16,12 +16,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from hartune.tune.loss_stages import outcome_rows
-from hartune.tune.samplers import SAMPLERS
-from hartune.tune.schedulers import SCHEDULERS
-from hartune.tune.stages import Best, GridStage, SearchStage, StageConfig, StageDriver, register_stage
+from hartune.tune.stages import (
+    Best,
+    GridStage,
+    SamplingStage,
+    SearchStage,
+    StageConfig,
+    StageDriver,
+    register_stage,
+)
 
 if TYPE_CHECKING:
     from hartune.spec import Spec
@@ -29,24 +35,14 @@ if TYPE_CHECKING:
 
 
 @register_stage
-class BlendStage(StageConfig):
+class BlendStage(SamplingStage):
     kind: Literal["blend"] = "blend"
     augment: dict[str, Any] = Field(default_factory=dict, description="fixed augment knobs (generator, counts)")
     search: Literal["grid", "sampler"] = "grid"
     ratios: list[float] = Field(default_factory=lambda: [0.0, 1.0, 4.0], min_length=1)
     modes: list[Literal["mix", "pretrain"]] = Field(default_factory=lambda: ["mix"], min_length=1)
     space: str | dict[str, Any] | None = Field(None, description="search: sampler; default diffusion_blend.yaml")
-    sampler: str = "tpe"
-    sampler_seed: int = 0
     num_samples: int = Field(8, ge=1)
-    scheduler: SCHEDULERS.union("name") | None = None  # type: ignore[valid-type]
-
-    @field_validator("sampler")
-    @classmethod
-    def _known_sampler(cls, v: str) -> str:
-        if v not in SAMPLERS:
-            raise ValueError(f"unknown sampler {v!r}; valid: {', '.join(SAMPLERS.names())}")
-        return v
 
     def variants(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

@@ -31,15 +31,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from hartune.registry import ConfigError
-from hartune.tune.samplers import SAMPLERS
-from hartune.tune.schedulers import SCHEDULERS
 from hartune.tune.space import Choice, SearchSpace, load_space
 from hartune.tune.stages import (
     Best,
     GridStage,
+    SamplingStage,
     SearchStage,
     StageConfig,
     StageDriver,
@@ -118,21 +117,11 @@ def outcome_rows(outcomes: list[TrialOutcome], metric: str) -> list[dict[str, An
     return rows
 
 
-class LossSearchStage(StageConfig):
+class LossSearchStage(SamplingStage):
     """What both loss-search kinds share: the family space file, the sampler and the scheduler."""
 
     space: str | dict[str, Any] = Field(description="a loss space file (search_spaces/loss_*.yaml) or mapping")
     families: list[str] | None = Field(None, min_length=1, description="default: every family of the space")
-    sampler: str = "tpe"
-    sampler_seed: int = 0
-    scheduler: SCHEDULERS.union("name") | None = None  # type: ignore[valid-type]
-
-    @field_validator("sampler")
-    @classmethod
-    def _known_sampler(cls, v: str) -> str:
-        if v not in SAMPLERS:
-            raise ValueError(f"unknown sampler {v!r}; valid: {', '.join(SAMPLERS.names())}")
-        return v
 
     def spaces(self, base_dir: Path) -> dict[str, FamilySpace]:
         loaded = load_space(self.space, space_dir(self.space, base_dir), prefix="space", model=LossSpaces).root
@@ -298,9 +287,9 @@ class InterleavedStage(LossSearchStage):
 
     def describe(self, spec: Spec, base_dir: Path) -> list[str]:
         fams = list(self.spaces(base_dir))
-        return [f"round 0 measures the start, then up to {self.max_rounds} rounds of {self.samples_per_round} "
-                f"trials ({self.sampler}): {', '.join(self.rounds(fams))}; stop after "
-                f"{self.patience or len(fams)} rounds without a gain > {self.tolerance:g}"]
+        return [(f"round 0 measures the start, then up to {self.max_rounds} rounds of {self.samples_per_round} "
+                 f"trials ({self.sampler}): {', '.join(self.rounds(fams))}; stop after "
+                 f"{self.patience or len(fams)} rounds without a gain > {self.tolerance:g}")]
 
     def candidate_runs(self, spec: Spec, index: int, base_dir: Path) -> list[tuple[str, RunConfig]]:
         spaces = self.checked_spaces(index, base_dir)

@@ -268,8 +268,24 @@ class GridStage(StageConfig):
         return best
 
 
+class SamplingStage(StageConfig):
+    """The knobs of every stage that searches with an Optuna sampler: which sampler, its seed, and an
+    optional early-stopping scheduler."""
+
+    sampler: str = "tpe"
+    sampler_seed: int = 0
+    scheduler: SCHEDULERS.union("name") | None = None  # type: ignore[valid-type]
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, v: str) -> str:
+        if v not in SAMPLERS:
+            raise ValueError(f"unknown sampler {v!r}; valid: {', '.join(SAMPLERS.names())}")
+        return v
+
+
 @register_stage
-class SearchStage(StageConfig):
+class SearchStage(SamplingStage):
     """An Optuna sampler searching ``space`` (a ``search_spaces/*.yaml`` file or an inline mapping)
     over one dataset and seed, with an optional early-stopping scheduler."""
 
@@ -279,18 +295,8 @@ class SearchStage(StageConfig):
     metric: str | list[str] = Field("val_f1_macro")
     mode: Literal["max", "min"] | list[Literal["max", "min"]] = "max"
     space: str | dict[str, Any]
-    sampler: str = "tpe"
-    sampler_seed: int = 0
     num_samples: int | None = Field(None, ge=1, description="default: the grid size for sampler 'grid'")
-    scheduler: SCHEDULERS.union("name") | None = None  # type: ignore[valid-type]
     base: dict[str, Any] = Field(default_factory=dict, description="partial run config to search around")
-
-    @field_validator("sampler")
-    @classmethod
-    def _known_sampler(cls, v: str) -> str:
-        if v not in SAMPLERS:
-            raise ValueError(f"unknown sampler {v!r}; valid: {', '.join(SAMPLERS.names())}")
-        return v
 
     @model_validator(mode="after")
     def _objectives(self) -> SearchStage:
@@ -329,9 +335,9 @@ class SearchStage(StageConfig):
 
     def describe(self, spec: Spec, base_dir: Path) -> list[str]:
         space = self.space if isinstance(self.space, str) else ", ".join(self.space)
-        return [f"sampler {self.sampler} (seed {self.sampler_seed}); space: {space}; "
-                f"scheduler: {self.scheduler.name if self.scheduler else 'none'}; "
-                f"dataset {self.dataset_keys(spec)[0]}, seed {self.seed_list(spec)[0]}"]
+        return [(f"sampler {self.sampler} (seed {self.sampler_seed}); space: {space}; "
+                 f"scheduler: {self.scheduler.name if self.scheduler else 'none'}; "
+                 f"dataset {self.dataset_keys(spec)[0]}, seed {self.seed_list(spec)[0]}")]
 
     def sampled_points(self, base_dir: Path) -> list[tuple[str, dict[str, Any]]]:
         return corners(self.load(base_dir))

@@ -1,0 +1,363 @@
+"""``hartune report``: one folder per stage with the Table 2-style ablation table, search reports and
+per-model figures, also logged as artifacts of the stage's run (``report/``).
+
+Reads the run tree through :class:`~hartune.report.store.RunStore`; the tables and figures come from the
+pure modules beside this one. Every file is written in ``md``, ``csv``, ``tex`` and ``html`` where it is
+a table; ``--format`` picks what is printed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hartune.report import search as S
+from hartune.report.store import RunRef, RunStore, TrialRecord
+from hartune.report.table import TABLE2_METRICS, AblationTable, Observation, ablation_table
+from hartune.report.writers import ABLATION_WRITERS, FORMATS, ROWS_WRITERS, rows_md
+from hartune.tracking.runs import param_key
+
+DEPLOY_COLUMNS = {  # Table 5 (deploy_* metric -> column)
+    "deploy_num_parameters": "params", "deploy_size_on_disk_bytes": "size (bytes)",
+    "deploy_peak_memory_bytes": "peak memory (bytes)", "deploy_latency_median_ms": "latency median (ms)",
+    "deploy_latency_p95_ms": "latency p95 (ms)", "deploy_time_100_windows_ms": "100 windows (ms)",
+    "deploy_threads": "threads", "deploy_realtime_pass": "real-time pass",
+}
+STAGE_TABLES = ("trajectory.csv", "independent.csv", "blend.csv", "pareto.csv")
+
+
+@dataclass
+class StageReport:
+    stage: str
+    kind: str
+    run_id: str
+    folder: Path
+    main: dict[str, str]  # format -> the main table's text
+    tables: dict[str, AblationTable] = field(default_factory=dict)  # group -> ablation table
+    notes: list[str] = field(default_factory=list)
+
+
+class Folder:
+    """Where a stage's report goes; remembers what it wrote."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def text(self, rel: str, text: str) -> None:
+        p = self.root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+    def figure(self, rel: str, fig: Any) -> None:
+        import matplotlib.pyplot as plt
+
+        p = self.root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(p, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+
+    def rows(self, stem: str, rows: Sequence[dict[str, Any]], title: str = "") -> None:
+        for fmt in FORMATS:
+            self.text(f"{stem}.{fmt}", ROWS_WRITERS[fmt](rows, title) if rows else "")
+
+
+def safe_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("_") or "_"
+
+
+def stage_metric(params: dict[str, str]) -> tuple[str, str]:
+    """The metric and mode that rank the stage's trials (the first of a multi-objective search)."""
+    metric, mode = S._value(params.get("stage.metric", "val_f1_macro")), S._value(params.get("stage.mode", "max"))
+    return (metric[0] if isinstance(metric, list) else metric), (mode[0] if isinstance(mode, list) else mode)
+
+
+def variant_order(spec: dict[str, Any] | None, stage: str, params: dict[str, str], trials: Sequence[TrialRecord]) -> list[str]:
+    """Variants in spec order: the spec's ``variants`` mapping, else the stage run's ``stage.variants.*``
+    params, else first-seen (start) order."""
+    names = list(dict.fromkeys(t.variant for t in sorted(trials, key=lambda t: t.start_time)))
+    for st in (spec or {}).get("stages", []) or []:
+        if isinstance(st, dict) and st.get("name") == stage and isinstance(st.get("variants"), dict):
+            return [v for v in st["variants"] if v in names] + [v for v in names if v not in st["variants"]]
+    by_key = {param_key(v): v for v in names}
+    ordered = []
+    for key in params:
+        rest = key.removeprefix("stage.variants.")
+        for k, v in by_key.items():
+            if key.startswith("stage.variants.") and rest.startswith(f"{k}.") and v not in ordered:
+                ordered.append(v)
+    return ordered + [v for v in names if v not in ordered]
+
+
+def best_per_variant(trials: Sequence[TrialRecord], metric: str, mode: str) -> dict[str, TrialRecord]:
+    sign = 1.0 if mode == "max" else -1.0
+    best: dict[str, TrialRecord] = {}
+    for t in trials:
+        v = S.trial_value(t, metric)
+        if not t.finished or v is None:
+            continue
+        cur = best.get(t.variant)
+        if cur is None or sign * v > sign * (S.trial_value(cur, metric) or -math.inf * sign):
+            best[t.variant] = t
+    return best
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+class Reporter:
+    def __init__(self, store: RunStore, out_root: Path, tsne: bool = True) -> None:
+        self.store, self.out_root, self.tsne = store, out_root, tsne
+        self._models: dict[str, str] | None = None
+
+    def models(self) -> dict[str, str]:
+        if self._models is None:
+            self._models = self.store.model_uris()
+        return self._models
+
+    # -- entry --------------------------------------------------------------------------------------
+    def stages(self, parent: RunRef, only: str | None = None) -> list[RunRef]:
+        from hartune.registry import UnknownNameError
+
+        stages = [r for r in self.store.children(parent.run_id) if r.level == "stage"]
+        if only is None:
+            return stages
+        picked = [s for s in stages if s.name == only]
+        if not picked:
+            raise UnknownNameError("stage", only, [s.name for s in stages])
+        return picked
+
+    def stage(self, parent: RunRef, st: RunRef, spec: dict[str, Any] | None) -> StageReport:
+        kind = st.tags.get("hartune.stage_kind") or st.params.get("stage.kind", "?")
+        folder = Folder(self.out_root / safe_name(st.name))
+        rep = StageReport(st.name, kind, st.run_id, folder.root, {})
+        metric, mode = stage_metric(st.params)
+        steps = [r for r in self.store.children(st.run_id) if r.level == "step"]
+        groups = [(s.name, s) for s in steps] or [("", st)]
+        everything: list[TrialRecord] = []
+        sections: list[str] = [f"# Report: stage {st.name} ({kind}) of run {parent.run_id[:8]}", ""]
+        for name, run in groups:
+            trials = self.store.trials(run.run_id)
+            everything += trials
+            prefix = f"{safe_name(name)}/" if name else ""
+            if any(k.startswith("space.") for t in trials for k in t.params):
+                sections.append(self.search_section(folder, prefix, name or st.name, run, trials, metric, mode, rep))
+            else:
+                sections.append(self.grid_section(folder, prefix, name or st.name, run, trials, spec, rep))
+        sections.append(self.stage_tables(folder, st))
+        sections.append(self.model_section(folder, st, everything, metric, mode, rep))
+        if not any(t.finished for t in everything):
+            rep.notes.append(f"stage {st.name}: no finished trial")
+        report_md = "\n".join(s for s in sections if s) + "\n"
+        folder.text("report.md", report_md)
+        if not rep.main:
+            rep.main = {fmt: report_md for fmt in FORMATS}
+        return rep
+
+    # -- ablation grids -----------------------------------------------------------------------------
+    def grid_section(self, folder: Folder, prefix: str, title: str, run: RunRef, trials: Sequence[TrialRecord],
+                     spec: dict[str, Any] | None, rep: StageReport) -> str:
+        done = [t for t in trials if t.finished]
+        if not done:
+            return f"## {title}\n\nno finished trial\n"
+        order = variant_order(spec, rep.stage if not prefix else "", run.params, trials)
+        obs = [Observation(t.variant, t.dataset, t.seed, t.test_metrics()) for t in done]
+        table = ablation_table(obs, order, TABLE2_METRICS, title=f"Table 2 layout: stage {title}")
+        left = len(trials) - len(done)
+        if left:
+            table.notes.append(f"{left} trial(s) not finished (stopped early or failed) are left out.")
+        for fmt, write in ABLATION_WRITERS.items():
+            folder.text(f"{prefix}table2.{fmt}", write(table))
+        folder.rows(f"{prefix}table2_long", table.long_rows())
+        rep.tables[title] = table
+        if not prefix and not rep.main:
+            rep.main = {fmt: write(table) for fmt, write in ABLATION_WRITERS.items()}
+        return f"## {title}\n\n" + ABLATION_WRITERS["md"](table)
+
+    # -- searches -----------------------------------------------------------------------------------
+    def search_section(self, folder: Folder, prefix: str, title: str, run: RunRef, trials: Sequence[TrialRecord],
+                       metric: str, mode: str, rep: StageReport) -> str:
+        dists, source = S.space_distributions(run.params, trials)
+        curves = {t.run_id: self.store.metric_history(t.run_id, metric) for t in trials if t.status == "KILLED"}
+        study = S.build_study(trials, dists, metric, mode, curves)
+        out = [f"## {title}: search over {', '.join(k.removeprefix('space.') for k in dists)}", "",
+               f"Distributions: {source}. Trials: " + ", ".join(
+                   f"{sum(t.state.name == s for t in study.trials)} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL")), ""]
+        complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+        if complete:
+            best = study.best_trial
+            run_id = best.user_attrs["mlflow_run_id"]
+            row = {"run": run_id[:8], metric: best.value, **best.params}
+            tr = next(t for t in trials if t.run_id == run_id)
+            row.update({f"test_{k}": tr.metrics.get(f"test_{k}") for k, _ in TABLE2_METRICS})
+            folder.rows(f"{prefix}best_config", [row], "best configuration")
+            out.append(rows_md([row], "best configuration"))
+        imp, note = S.importances(study)
+        imp_rows = [{"parameter": k, "importance": v} for k, v in imp.items()]
+        folder.rows(f"{prefix}importances", imp_rows, "parameter importances")
+        out.append(rows_md(imp_rows, "parameter importances (Optuna)") if imp_rows else f"importances: {note}\n")
+        trial_rows = [{"number": t.number, "state": t.state.name.lower(), "value": t.value, **t.params,
+                       "run": t.user_attrs["mlflow_run_id"][:8]} for t in study.trials]
+        folder.rows(f"{prefix}trials", trial_rows, "trials")
+        figs, notes = S.figures(study)
+        for name, fig in figs.items():
+            folder.figure(f"{prefix}{name}", fig)
+        out += [f"![{n}]({prefix}{n})" for n in figs] + notes
+        if not rep.main and not prefix:
+            rep.main = {fmt: ROWS_WRITERS[fmt]([*([row] if complete else [])], f"best configuration of {title}")
+                        for fmt in FORMATS} if complete else {}
+        return "\n".join(out) + "\n"
+
+    # -- stage-level tables logged by the stage itself ---------------------------------------------------
+    def stage_tables(self, folder: Folder, st: RunRef) -> str:
+        out = []
+        names = set(self.store.artifacts(st.run_id))
+        for name in STAGE_TABLES:
+            if name in names:
+                rows = csv_rows(self.store.text(st.run_id, name) or "")
+                folder.rows(name.removesuffix(".csv"), rows, name)
+                out.append(rows_md(rows, f"{name.removesuffix('.csv')} (logged by the stage)"))
+        return "\n".join(out)
+
+    # -- per model -----------------------------------------------------------------------------------
+    def model_section(self, folder: Folder, st: RunRef, trials: Sequence[TrialRecord], metric: str, mode: str,
+                      rep: StageReport) -> str:
+        from hartune.report.figures import radar_figure
+        from hartune.tracking.plots import confusion_figure
+
+        done = [t for t in trials if t.finished]
+        if not done:
+            return ""
+        best = best_per_variant(done, metric, mode)
+        out = ["## Per model", "", f"Each variant's best trial by {metric} ({mode})."]
+        for variant, t in best.items():
+            sub = f"models/{safe_name(variant)}/"
+            cm = self.store.json(t.run_id, "confusion_matrix.json")
+            if cm:
+                folder.figure(f"{sub}confusion_matrix.png",
+                              confusion_figure(np.array(cm["confusion_matrix"]), cm["class_names"], f"{variant} (test)"))
+            per_class = self.store.json(t.run_id, "per_class_report.json") or []
+            folder.rows(f"{sub}per_class", per_class, f"{variant}: per-class test metrics")
+            out.append(rows_md(per_class, f"{variant} (run {t.run_id[:8]}, {t.dataset}, seed {t.seed}): per-class test metrics"))
+        # Fig. 3: mean test metrics over seeds, one radar per dataset
+        for d in dict.fromkeys(t.dataset for t in done):
+            scores = {}
+            for v in dict.fromkeys(t.variant for t in done):
+                vals = [t for t in done if t.variant == v and t.dataset == d]
+                scores[v] = {label: _mean([t.metrics.get(f"test_{k}") for t in vals]) for k, label in TABLE2_METRICS}
+            if scores:
+                folder.figure(f"radar_{safe_name(d)}.png", radar_figure(scores, f"test metrics on {d} (mean over seeds)"))
+                out.append(f"![radar {d}](radar_{safe_name(d)}.png)")
+        # Table 5: deployment profile
+        deploy = []
+        for (v, d) in dict.fromkeys((t.variant, t.dataset) for t in done):
+            vals = [t for t in done if t.variant == v and t.dataset == d]
+            row = {"variant": v, "dataset": d, **{col: _mean([t.metrics.get(k) for t in vals]) for k, col in DEPLOY_COLUMNS.items()}}
+            if any(not math.isnan(x) for k, x in row.items() if k not in ("variant", "dataset")):
+                deploy.append(row)
+        if deploy:
+            folder.rows("deployment", deploy, "deployment profile (Table 5), mean over seeds")
+            out.append(rows_md(deploy, "deployment profile (Table 5 layout), mean over seeds"))
+        out.append(self.feature_section(folder, st, done, best, metric, mode, rep))
+        return "\n".join(out) + "\n"
+
+    def feature_section(self, folder: Folder, st: RunRef, done: Sequence[TrialRecord], best: dict[str, TrialRecord],
+                        metric: str, mode: str, rep: StageReport) -> str:
+        """Fig. 5 and Table 6 for every variant with a logged model (the stage's best at least, with
+        ``log_models: best``)."""
+        from hartune.report.features import model_features, tsne
+        from hartune.report.figures import tsne_figure
+
+        uris = self.models()
+        sign = 1.0 if mode == "max" else -1.0
+        rows, out, skipped = [], ["### Feature space (t-SNE, Table 6)"], []
+        for variant in best:
+            with_model = [t for t in done if t.variant == variant and t.run_id in uris]
+            if not with_model:
+                skipped.append(variant)
+                continue
+            t = max(with_model, key=lambda t: sign * (S.trial_value(t, metric) or -math.inf * sign))
+            try:
+                model = _load_torch(uris[t.run_id])
+            except Exception as e:  # noqa: BLE001 - an sklearn model or an unreadable one: say why, go on
+                out.append(f"{variant}: model of run {t.run_id[:8]} not usable for features ({type(e).__name__}: {e})")
+                continue
+            data = self.store.json(t.run_id, "data.json") or {}
+            fr = model_features(model, t.params, data.get("fingerprint"))
+            rows.append({"variant": variant, "run": t.run_id[:8], "dataset": t.dataset, "seed": t.seed,
+                         "intra": fr.distances["intra_class_distance"], "inter": fr.distances["inter_class_distance"],
+                         "ratio": fr.distances["inter_intra_ratio"], "test windows": len(fr.y),
+                         "data matches the run": fr.fingerprint_ok})
+            if self.tsne:
+                emb, y = tsne(fr.features, fr.y)
+                name = f"models/{safe_name(variant)}/tsne.png"
+                folder.figure(name, tsne_figure(emb, y, fr.class_names, f"{variant}: t-SNE of penultimate features (test)"))
+                out.append(f"![t-SNE {variant}]({name})")
+        if rows:
+            folder.rows("feature_distances", rows, "intra/inter-class distances (Table 6)")
+            out.insert(1, rows_md(rows, "intra/inter-class distances of penultimate features on the test split (Table 6 layout)"))
+        if skipped:
+            note = (f"no logged model for {', '.join(skipped)}: t-SNE and Table 6 skipped for them "
+                    "(set tracking.log_models: all to log every trial's model)")
+            out.append(note)
+            rep.notes.append(note)
+        return "\n".join(out) + "\n"
+
+
+def _mean(values: Sequence[float | None]) -> float:
+    vals = [float(v) for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
+    return statistics.fmean(vals) if vals else math.nan
+
+
+def _load_torch(uri: str) -> Any:
+    import mlflow.pytorch
+
+    model = mlflow.pytorch.load_model(uri, map_location="cpu")
+    if not hasattr(model, "state_dict"):
+        raise TypeError(f"{type(model).__name__} is not a PyTorch module")
+    return model
+
+
+def report(
+    uri: str, experiment: str, run_id: str | None = None, stage: str | None = None, out: str | Path | None = None,
+    log: bool = True, tsne: bool = True,
+) -> tuple[RunRef, list[StageReport]]:
+    """Write the report of each stage (or ``stage``) of the parent run ``run_id`` (default: the latest) and
+    log each folder to its stage run under ``report/``."""
+    import os
+
+    import mlflow
+    import optuna
+
+    from hartune.registry import ConfigError
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    mlflow.set_tracking_uri(uri)  # models:/ URIs resolve against this store
+    store = RunStore(uri, experiment)
+    parent = store.parent(run_id)
+    root = Path(out) if out else Path("reports") / experiment / parent.run_id[:8]
+    reporter = Reporter(store, root, tsne=tsne)
+    stages = reporter.stages(parent, stage)
+    if not stages:
+        raise ConfigError(f"run {parent.run_id[:8]} of {experiment!r} has no stage run")
+    spec = store.spec(parent)
+    reports = []
+    for st in stages:
+        rep = reporter.stage(parent, st, spec)
+        if log:
+            store.log_folder(st.run_id, rep.folder, "report")
+        reports.append(rep)
+    if not any(r.tables or "best configuration" in r.main.get("md", "") for r in reports):
+        raise ConfigError(f"run {parent.run_id[:8]} of {experiment!r}: no finished trial in "
+                          f"{'stage ' + stage if stage else 'any stage'}")
+    return parent, reports
