@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -11,8 +12,10 @@ from hartune.registry import ConfigError
 
 
 def resolve_uri(uri: str | None, workdir: Path | None = None) -> str:
-    """``None`` -> MLflow 3's own default, ``sqlite:///<cwd>/mlflow.db`` (absolute, so Ray workers
-    whose cwd is a trial folder write to the same store)."""
+    """``None`` -> ``MLFLOW_TRACKING_URI`` if set (the compose stack sets it), else MLflow 3's own
+    default, ``sqlite:///<cwd>/mlflow.db`` (absolute, so Ray workers whose cwd is a trial folder write
+    to the same store)."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or None  # the spec's, else the environment's
     if uri is None:
         return f"sqlite:///{(workdir or Path.cwd()).resolve() / 'mlflow.db'}"
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):

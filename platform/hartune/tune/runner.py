@@ -178,7 +178,7 @@ class StageRun:
             parent = runs.start_run(c, self.exp, step, "step", self.stage_run, {**self.tags, "hartune.stage": self.st.name, **step_tags})
             runs.log_params(c, parent, {"stage": stage.model_dump(mode="json", exclude_none=True)})
         overlays = {k: deep_merge(start, v) for k, v in stage.overlays(self.base_dir).items()}
-        plan = stage.tune_plan(spec, self.base_dir, spec.tracking.optuna_storage)
+        plan = stage.tune_plan(spec, self.base_dir, spec.tracking.optuna_storage or os.environ.get("HARTUNE_OPTUNA_STORAGE"))
         threads = max(1, int(spec.resources.cpu))
         trial_tags = {"hartune.spec_hash": self.tags["hartune.spec_hash"], "hartune.git_commit": self.tags["hartune.git_commit"], **step_tags}
         ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent, self.runner.spec_path.read_text(),
