@@ -31,3 +31,14 @@ def recordings_npz(tmp_path: Path) -> Path:
         sampling_rate_hz=np.array(25.0),
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One real local Ray for the whole session (2 CPUs, no dashboard): tune, report and tracking
+    tests share it. ``address="local"`` never joins a cluster that ``ray start`` left running."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -137,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"total: {sum(s.trial_count(spec, path.parent) for s in spec.stages)} trials")
         return 0
     t0 = time.perf_counter()
-    summary = SpecRunner(spec, path, digest, uri, quiet=args.quiet).run(address=args.address)
+    summary = SpecRunner(spec, path, digest, uri, quiet=args.quiet).run(address=args.address, resume=args.resume)
     print(f"\n{spec.name}: done in {time.perf_counter() - t0:.0f}s; experiment {spec.experiment()!r}, "
           f"parent run {summary.parent_run_id}")
     for s in summary.stages:
@@ -206,6 +206,38 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    from hartune.cluster import jobs
+
+    c, sub = jobs.submit(args.spec, args.address, args.run_args)
+    print(f"{args.spec}: valid here; {sub.trials} trials. Submitted to {c.get_address()} as job {sub.job_id}")
+    print(f"  working dir {sub.working_dir}; entrypoint: {sub.entrypoint}")
+    print(f"  environment passed: {', '.join(sub.env_names) or 'none'} (values not shown)")
+    for note in sub.notes:
+        print(f"note: {note}")
+    if args.no_wait:
+        print(f"follow it: hartune job logs {sub.job_id} --follow --address {c.get_address()}")
+        return 0
+    state = jobs.follow(c, sub.job_id)
+    print(f"job {sub.job_id}: {state}")
+    return 0 if state == "SUCCEEDED" else 1
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from hartune.cluster import jobs
+
+    c = jobs.client(args.address)
+    if args.action == "status":
+        info = jobs.status(c, args.id)
+        print(f"job {args.id}: {info.status.value}" + (f" ({info.message})" if info.message else ""))
+        print(f"  entrypoint: {info.entrypoint}")
+    elif args.action == "logs":
+        print(jobs.logs(c, args.id), end="") if not args.follow else print(f"job {args.id}: {jobs.follow(c, args.id)}")
+    else:
+        print(f"job {args.id}: " + ("stop requested" if jobs.stop(c, args.id) else "already ended"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hartune", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -233,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="print the trial plan and count, run nothing")
     r.add_argument("--quiet", action="store_true", help="no progress table (CI)")
     r.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue this spec's last interrupted run: finished trials kept, unfinished ones resumed")
     r.add_argument("--gpus", type=float, help="with --dry-run: plan for a cluster with this many GPUs")
     r.set_defaults(func=cmd_run)
 
@@ -267,6 +301,20 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--no-log", action="store_true", help="do not log the report to the stage runs")
     rp.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plots (Table 6 is still computed)")
     rp.set_defaults(func=cmd_report)
+
+    sb = sub.add_parser("submit", help="submit a spec to a Ray cluster as a Ray Job; follow its logs")
+    sb.add_argument("spec")
+    sb.add_argument("run_args", nargs="*", metavar="-- RUN_ARGS", help="more `hartune run` arguments, after --")
+    sb.add_argument("--address", help=f"the Jobs API (default: $RAY_ADDRESS, else {'http://127.0.0.1:8265'})")
+    sb.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    sb.set_defaults(func=cmd_submit)
+
+    jb = sub.add_parser("job", help="status, logs or stop of a submitted job")
+    jb.add_argument("action", choices=["status", "logs", "stop"])
+    jb.add_argument("id", help="the job id that submit printed")
+    jb.add_argument("--address", help="the Jobs API (default: $RAY_ADDRESS, else http://127.0.0.1:8265)")
+    jb.add_argument("--follow", action="store_true", help="logs: stream until the job ends")
+    jb.set_defaults(func=cmd_job)
     return p
 
 

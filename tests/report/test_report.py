@@ -145,7 +145,7 @@ def test_search_report(reported) -> None:
         assert (folder / name).stat().st_size > 1000, name
     imp = list(csv.DictReader((folder / "importances.csv").open()))
     assert [r["parameter"] for r in imp] == ["train.lr"] and float(imp[0]["importance"]) == pytest.approx(1.0)
-    best = list(csv.DictReader((folder / "best_config.csv").open()))[0]
+    best = next(iter(csv.DictReader((folder / "best_config.csv").open())))
     _, trials = _runs(c, "search")
     top = max(trials, key=lambda t: t.data.metrics["best_val_f1_macro"])
     assert float(best["train.lr"]) == pytest.approx(float(top.data.params["space.train.lr"]))

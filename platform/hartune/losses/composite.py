@@ -130,6 +130,16 @@ class CompositeLoss(nn.Module):
         total = sum(w * v for w, v in zip(self.weights, values.values()))
         return total, {name: v.detach() for name, v in values.items()}
 
+    def get_extra_state(self) -> dict[str, Any]:
+        """The controller's memory (kept in ``state_dict``, so a resumed run continues it)."""
+        c = self.controller
+        return {} if c is None else {"weights": c.weights.tolist(), "previous": c.previous}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        if self.controller is not None and state:
+            self.controller.weights = np.asarray(state["weights"], dtype=np.float64)
+            self.controller.previous = state["previous"]
+
     def on_epoch_end(self, epoch: int, val_metrics: Mapping[str, float]) -> dict[str, float]:
         """Log the weights this epoch trained with; an adaptive composite then updates them."""
         used = {f"loss_weight_{n}": float(w) for n, w in zip(self.terms, self.weights.tolist())}

@@ -47,7 +47,7 @@ def penultimate(model: torch.nn.Module, x_raw: np.ndarray, batch: int = 256) -> 
     return torch.cat(out).reshape(len(x_raw), -1).numpy()
 
 
-def with_features(loaded: torch.nn.Module, params: Mapping[str, str], d) -> torch.nn.Module:  # noqa: ANN001
+def with_features(loaded: torch.nn.Module, params: Mapping[str, str], d) -> torch.nn.Module:
     """The logged module if it still has ``.features``; else (MLflow stores an exported graph that kept
     only ``forward``) the ``Normalized`` model rebuilt from the trial's ``model.*`` params, with the
     logged weights and normalisation loaded strictly."""

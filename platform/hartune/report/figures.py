@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def radar_figure(scores: Mapping[str, Mapping[str, float]], title: str = "") -> plt.Figure:

@@ -83,6 +83,16 @@ def start_run(
     return c.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
 
 
+def find_child(c: MlflowClient, experiment_id: str, parent: str, name: str, level: str) -> str | None:
+    """The run named ``name`` at ``level`` (stage, step) under ``parent``, if one exists (a resume)."""
+    found = c.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{PARENT}` = '{parent}' and tags.`{LEVEL_TAG}` = '{level}' and attributes.run_name = '{name}'",
+        order_by=["attributes.start_time ASC"], max_results=1,
+    )
+    return found[0].info.run_id if found else None
+
+
 def find_trial_run(c: MlflowClient, experiment_id: str, stage_run: str, trial_id: str) -> str | None:
     runs = c.search_runs(
         [experiment_id],

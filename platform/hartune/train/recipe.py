@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -106,6 +106,20 @@ def is_better(metric: str, new: float, best: float | None) -> bool:
     if best is None or math.isnan(best):
         return not math.isnan(new)
     return new < best if metric == "loss" else new > best
+
+
+@dataclass
+class LoopState:
+    """The training loop's bookkeeping after ``epoch`` finished epochs."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_score: float | None = None
+    best_epoch: int = 0
+    best_state: dict[str, Any] | None = None
+    best_val: dict[str, float] = field(default_factory=dict)
+    stale: int = 0
+    stopped_early: bool = False
 
 
 class Recipe:
@@ -347,13 +361,38 @@ class Recipe:
         return metrics, prob
 
     # -- the loop --------------------------------------------------------------------------------
-    def run(self) -> TrainResult:
+    def snapshot(self, loop: LoopState) -> dict[str, Any]:
+        """Everything needed to continue after the last finished epoch (a Tune checkpoint's content):
+        weights, optimiser and schedule, the loss's state (adaptive weights), the RNG streams, and the
+        loop's bookkeeping (history, best epoch so far, patience count)."""
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "loss": self.loss_fn.state_dict(),  # an adaptive composite's controller rides along (extra state)
+            "batch_rng": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "numpy_rng": np.random.get_state(), "python_rng": random.getstate(), "loop": loop,
+        }
+
+    def restore(self, state: dict[str, Any]) -> LoopState:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.loss_fn.load_state_dict(state["loss"])
+        self.generator.set_state(state["batch_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])
+        return state["loop"]
+
+    def run(self, resume: dict[str, Any] | None = None) -> TrainResult:
+        """Train from scratch, or from ``resume`` (a ``snapshot``) after its last finished epoch."""
         self.setup()
         t = self.cfg.train
-        history: list[dict[str, float]] = []
-        best_score, best_epoch, best_state, best_val = None, 0, None, {}
-        stale, stopped_early = 0, False
-        for epoch in range(1, t.epochs + 1):
+        loop = self.restore(resume) if resume is not None else LoopState()
+        for epoch in range(loop.epoch + 1, t.epochs + 1):
+            if loop.stopped_early:
+                break
             t0 = time.perf_counter()
             metrics = self.train_epoch(epoch)
             val, _ = self.evaluate(self.val_x, self.val_y)
@@ -368,17 +407,21 @@ class Recipe:
                 metrics.update(self.loss_fn.on_epoch_end(epoch, val) or {})
             if self.scheduler is not None:
                 self.scheduler.step()
-            history.append(metrics)
-            if is_better(t.select_metric, val[t.select_metric], best_score):
-                best_score, best_epoch, best_val, stale = val[t.select_metric], epoch, val, 0
-                best_state = copy.deepcopy(self.model.state_dict())
+            loop.epoch = epoch
+            loop.history.append(metrics)
+            if is_better(t.select_metric, val[t.select_metric], loop.best_score):
+                loop.best_score, loop.best_epoch, loop.best_val, loop.stale = val[t.select_metric], epoch, val, 0
+                loop.best_state = copy.deepcopy(self.model.state_dict())
             else:
-                stale += 1
+                loop.stale += 1
+            loop.stopped_early = t.patience is not None and loop.stale >= t.patience
             for cb in self.callbacks:
-                cb.on_epoch_end(epoch, metrics)
-            if t.patience is not None and stale >= t.patience:
-                stopped_early = True
-                break
+                if hasattr(cb, "on_epoch_state"):  # e.g. Tune's reporter: metrics and a checkpoint at once
+                    cb.on_epoch_state(epoch, metrics, lambda: self.snapshot(loop))
+                else:
+                    cb.on_epoch_end(epoch, metrics)
+        history, best_epoch, best_state, best_val = loop.history, loop.best_epoch, loop.best_state, loop.best_val
+        stopped_early = loop.stopped_early
         if best_state is not None:
             self.model.load_state_dict(best_state)
         test, prob = self.evaluate(self.test_x, self.test_y)
@@ -401,7 +444,7 @@ class Recipe:
 
 def train(
     cfg: RunConfig, callbacks: Sequence[Callback] = (), data: PreparedData | None = None,
-    generators: GeneratorSource | None = None,
+    generators: GeneratorSource | None = None, resume: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``cfg`` and evaluate its best epoch on test. ``data`` skips ``prepare`` when given.
     A scikit-learn model (``family: sklearn``) is fitted once instead (``hartune.train.sklearn``)."""
@@ -411,4 +454,4 @@ def train(
         from hartune.train.sklearn import train_sklearn
 
         return train_sklearn(cfg, callbacks, data)
-    return Recipe(cfg, callbacks, data, generators).run()
+    return Recipe(cfg, callbacks, data, generators).run(resume)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hartune.registry import ConfigError
 from hartune.spec import Spec, deep_merge
 from hartune.tracking import git_commit, runs
 from hartune.tune.search import FINAL
@@ -49,7 +50,7 @@ def init_ray(address: str | None, quiet: bool) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(include_dashboard=False, **kwargs)
+        ray.init(address="local", include_dashboard=False, **kwargs)  # never a `ray start` cluster by chance
 
 
 def outcomes_of(grid: Any) -> list[TrialOutcome]:
@@ -90,16 +91,26 @@ def log_best_model(uri: str, run_id: str, checkpoint_dir: Path) -> None:
 class SpecRunner:
     def __init__(self, spec: Spec, spec_path: Path, spec_hash: str, uri: str, quiet: bool = False) -> None:
         self.spec, self.spec_path, self.spec_hash, self.uri, self.quiet = spec, spec_path, spec_hash, uri, quiet
+        self.resume = False
         self.base_dir = spec_path.parent
         self.client = runs.client(uri)
 
-    def run(self, only_stage: str | None = None, address: str | None = None) -> RunSummary:
+    def run(self, only_stage: str | None = None, address: str | None = None, resume: bool = False) -> RunSummary:
+        """Run the stages; with ``resume``, continue the latest unfinished run of this spec (same spec
+        hash): finished stages are read back, the others' Tune experiments are restored (finished trials
+        kept, unfinished ones continued from their last epoch's checkpoint), and every MLflow run is
+        found again, not created twice."""
         spec = self.spec
         exp = runs.ensure_experiment(self.client, spec.experiment())
         commit = git_commit(self.base_dir)
         tags = {"hartune.spec_hash": self.spec_hash, "hartune.git_commit": commit, "hartune.spec": spec.name}
-        parent = runs.start_run(self.client, exp, f"{spec.name}", "run", tags=tags)
-        self.client.log_text(parent, self.spec_path.read_text(), "spec.yaml")
+        self.resume = resume
+        if resume:
+            parent = self._resumable_parent(exp)
+            self.client.update_run(parent, status="RUNNING")
+        else:
+            parent = runs.start_run(self.client, exp, f"{spec.name}", "run", tags=tags)
+            self.client.log_text(parent, self.spec_path.read_text(), "spec.yaml")
         init_ray(address, self.quiet)
         best: dict[str, Best] = {}
         summaries = []
@@ -118,10 +129,27 @@ class SpecRunner:
             self.client.set_terminated(parent, status)
         return RunSummary(parent, exp, summaries)
 
+    def _resumable_parent(self, exp: str) -> str:
+        found = self.client.search_runs(
+            [exp], f"tags.`{runs.LEVEL_TAG}` = 'run' and tags.`hartune.spec_hash` = '{self.spec_hash}'",
+            order_by=["attributes.start_time DESC"], max_results=1,
+        )
+        if not found:
+            raise ConfigError(f"{self.spec_path}: --resume: no earlier run of this spec (hash {self.spec_hash[:12]}) "
+                              f"in experiment {self.spec.experiment()!r}; run it without --resume")
+        if found[0].info.status == "FINISHED":
+            raise ConfigError(f"{self.spec_path}: --resume: its last run {found[0].info.run_id[:8]} finished; "
+                              "nothing to resume (run it again without --resume for a new run)")
+        return found[0].info.run_id
+
     def _run_stage(self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]) -> StageSummary:
         spec = self.spec
         base = best[st.from_stage].overlay if st.from_stage and st.from_stage in best else {}
-        stage_run = runs.start_run(self.client, exp, st.name, "stage", parent, {**tags, "hartune.stage_kind": st.kind})
+        stage_run = runs.find_child(self.client, exp, parent, st.name, "stage") if self.resume else None
+        if stage_run is not None and self.client.get_run(stage_run).info.status == "FINISHED":
+            return self._finished_stage(st, stage_run)
+        if stage_run is None:
+            stage_run = runs.start_run(self.client, exp, st.name, "stage", parent, {**tags, "hartune.stage_kind": st.kind})
         runs.log_params(self.client, stage_run, {"stage": st.model_dump(mode="json", exclude_none=True)})
         if base:
             runs.log_json(self.client, stage_run, base, "from_stage_best.json")
@@ -137,6 +165,17 @@ class SpecRunner:
                 self._log_best_models(st, driver, b, exp, stage_run)
         self.client.set_terminated(stage_run, "FINISHED")
         return StageSummary(st.name, st.kind, stage_run, b, counts)
+
+    def _finished_stage(self, st: StageConfig, stage_run: str) -> StageSummary:
+        """A stage that finished before the interruption: its best and counts, read back from MLflow."""
+        run = self.client.get_run(stage_run)
+        counts = {k: int(run.data.metrics.get(f"trials_{k}", 0)) for k in ("finished", "stopped", "failed")}
+        value = run.data.metrics.get(f"best_{st.primary_metric}")
+        if value is None:
+            return StageSummary(st.name, st.kind, stage_run, None, counts)
+        overlay = json.loads(Path(self.client.download_artifacts(stage_run, "best_config.json")).read_text())
+        ids = [t for t in run.data.tags.get("hartune.best_trials", "").split(",") if t]
+        return StageSummary(st.name, st.kind, stage_run, Best(overlay, run.data.tags.get("hartune.best", ""), value, ids), counts)
 
     def _log_best_models(self, st: StageConfig, driver: StageRun, b: Best, exp: str, stage_run: str) -> None:
         """The best trial of the stage gets its model logged (with ``all``, trials already did)."""
@@ -175,7 +214,8 @@ class StageRun:
         parent, step_tags = self.stage_run, {}
         if step is not None:
             step_tags = {"hartune.step": step}
-            parent = runs.start_run(c, self.exp, step, "step", self.stage_run, {**self.tags, "hartune.stage": self.st.name, **step_tags})
+            found = runs.find_child(c, self.exp, self.stage_run, step, "step") if self.runner.resume else None
+            parent = found or runs.start_run(c, self.exp, step, "step", self.stage_run, {**self.tags, "hartune.stage": self.st.name, **step_tags})
             runs.log_params(c, parent, {"stage": stage.model_dump(mode="json", exclude_none=True)})
         overlays = {k: deep_merge(start, v) for k, v in stage.overlays(self.base_dir).items()}
         plan = stage.tune_plan(spec, self.base_dir, spec.tracking.optuna_storage or os.environ.get("HARTUNE_OPTUNA_STORAGE"))
@@ -186,6 +226,13 @@ class StageRun:
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
                                         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         storage = storage_path(spec)
+        name = f"{spec.name}.{stage.name}.{parent[:8]}"
+        path = f"{storage}/{name}"
+        if self.runner.resume and tune.Tuner.can_restore(path):
+            # finished trials stay finished; unfinished and errored ones continue from their checkpoint
+            tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True,
+                                       param_space=plan.param_space)
+            return self._finish(stage, tuner.fit(), overlays, parent, step)
         tuner = tune.Tuner(
             trainable,
             param_space=plan.param_space,
@@ -194,13 +241,19 @@ class StageRun:
                 max_concurrent_trials=spec.max_concurrent, reuse_actors=False,
             ),
             run_config=tune.RunConfig(
-                name=f"{spec.name}.{stage.name}.{parent[:8]}", storage_path=str(storage),
+                name=name, storage_path=str(storage),
                 failure_config=tune.FailureConfig(max_failures=spec.retries),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # the last epoch's, or the final one
                 callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent)],
                 verbose=0 if self.runner.quiet else 1,
             ),
         )
-        grid = tuner.fit()
+        return self._finish(stage, tuner.fit(), overlays, parent, step)
+
+    def _finish(
+        self, stage: StageConfig, grid: Any, overlays: dict[str, dict[str, Any]], parent: str, step: str | None
+    ) -> tuple[Best | None, list[TrialOutcome]]:
+        c = self.client
         outcomes = outcomes_of(grid)
         counts = Counter(o.status for o in outcomes)
         self.counts.update(counts)

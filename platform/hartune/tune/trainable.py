@@ -35,13 +35,33 @@ class StageContext:
         return self.spec.run_config(config["dataset"], overlay, config["seed"], f"trial {config}")
 
 
-class TuneReporter:
-    """Recipe callback: one ``tune.report`` per epoch, with ``epoch`` as the schedulers' time axis."""
+STATE_FILE = "state.pt"  # a per-epoch checkpoint: the recipe's snapshot (hartune.train.recipe)
 
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+
+class TuneReporter:
+    """Recipe callback: one ``tune.report`` per epoch, with ``epoch`` as the schedulers' time axis and
+    the recipe's snapshot as the checkpoint, so a restored trial continues after its last epoch."""
+
+    def on_epoch_state(self, epoch: int, metrics: dict[str, float], snapshot: Any) -> None:
+        import torch
         from ray import tune
 
-        tune.report({**metrics, "epoch": epoch})
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(snapshot(), Path(d) / STATE_FILE)
+            tune.report({**metrics, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def resume_state() -> dict[str, Any] | None:
+    """The snapshot of this trial's last epoch when Tune restarts it (a retry, a resumed run)."""
+    import torch
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as d:
+        path = Path(d) / STATE_FILE
+        return torch.load(path, weights_only=False) if path.exists() else None  # our own file
 
 
 def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
@@ -62,7 +82,8 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
         {"hartune.stage": ctx.stage, "hartune.variant": str(config["variant"]), **ctx.tags},
     )
     try:
-        result = train(run_cfg, callbacks=[tracker, TuneReporter()], generators=CachedGenerators(ctx.generator_root))
+        result = train(run_cfg, callbacks=[tracker, TuneReporter()], generators=CachedGenerators(ctx.generator_root),
+                       resume=resume_state())
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(result, Path(d))
             final = tracker.finish(result, ctx.spec_text, log_model=ctx.log_models == "all")

@@ -1,0 +1,96 @@
+"""Resume after the driver is killed: a real ``hartune run`` in its own process (its own local Ray)
+is SIGKILLed, process group and all, while one trial has finished and the next is mid-training; then
+``hartune run --resume`` finishes the job. MLflow must end with exactly one run per trial, none
+duplicated or missing, each FINISHED; the finished trial is not run again; the interrupted one
+continues from its last epoch's checkpoint instead of starting over (about a minute and a half)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+EPOCHS = 12
+SPEC = {
+    "name": "resumable",
+    "seeds": [0],
+    "max_concurrent": 1,  # one trial at a time: a clean "finished / mid-training / not started" cut
+    "datasets": {"watch": {"window": {"length": 100, "stride": 100},
+                           "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
+                           "train": {"epochs": EPOCHS, "batch_size": 64, "lr": 0.003}}},
+    "models": {"cnn": {"name": "cnn", "channels": [32, 32], "hidden": 32}},
+    "stages": [{"name": "grid", "kind": "grid",
+                "variants": {"A": {"model": "cnn"}, "B": {"model": "cnn", "train": {"lr": 0.001}},
+                             "C": {"model": "cnn", "train": {"lr": 0.01}}}}],
+}
+
+
+def trials(c: MlflowClient) -> list:
+    exp = c.get_experiment_by_name("resumable")
+    return [] if exp is None else c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
+
+
+def hartune(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "hartune.cli", *args], cwd=cwd, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    d = tmp_path_factory.mktemp("resume")
+    uri = f"sqlite:///{d}/mlflow.db"
+    path = d / "resumable.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "tracking": {"uri": uri}, "storage": str(d / "ray")}, sort_keys=False))
+    c = MlflowClient(uri)
+    first = hartune("run", str(path), "--quiet", cwd=d)
+    cut, deadline = None, time.time() + 300
+    while cut is None and time.time() < deadline and first.poll() is None:
+        runs = trials(c)
+        done = [r for r in runs if r.info.status == "FINISHED"]
+        going = [r for r in runs if r.info.status == "RUNNING"]
+        if done and going and 2 <= len(c.get_metric_history(going[0].info.run_id, "val_f1_macro")) < EPOCHS - 2:
+            cut = {"done": {r.info.run_id: r.info.end_time for r in done}, "going": going[0].info.run_id}
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # the driver and everything it started (its local Ray)
+    first.wait()
+    assert cut is not None, "never saw one trial finished and the next mid-training"
+    epochs_before = len(c.get_metric_history(cut["going"], "val_f1_macro"))
+    second = hartune("run", str(path), "--quiet", "--resume", cwd=d)
+    out, _ = second.communicate(timeout=600)
+    return second.returncode, out, c, cut, epochs_before
+
+
+def test_resume_finishes_with_exactly_one_finished_run_per_trial(resumed) -> None:
+    rc, out, c, _, _ = resumed
+    assert rc == 0, out
+    runs = trials(c)
+    assert sorted(r.data.tags["hartune.variant"] for r in runs) == ["A", "B", "C"]
+    assert len({r.data.tags["hartune.trial_id"] for r in runs}) == 3
+    assert all(r.info.status == "FINISHED" for r in runs)
+    exp = c.get_experiment_by_name("resumable")
+    parents = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'run'")
+    stages = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'stage'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(stages) == 1 and stages[0].info.status == "FINISHED"
+    assert stages[0].data.metrics["trials_finished"] == 3
+
+
+def test_finished_trial_not_rerun_and_interrupted_one_continues(resumed) -> None:
+    _, _, c, cut, epochs_before = resumed
+    for run_id, end_time in cut["done"].items():  # untouched by the resume
+        run = c.get_run(run_id)
+        assert run.info.end_time == end_time
+        assert [m.step for m in c.get_metric_history(run_id, "val_f1_macro")] == list(range(1, EPOCHS + 1))
+    history = c.get_metric_history(cut["going"], "val_f1_macro")
+    steps = [m.step for m in history]
+    assert sorted(set(steps)) == list(range(1, EPOCHS + 1))  # every epoch once it finished
+    # continued from its last checkpoint: the epochs logged before the kill are not logged again
+    # (at most the one in flight when the driver died is repeated)
+    assert len(steps) <= EPOCHS + 1 and epochs_before >= 2
