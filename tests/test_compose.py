@@ -105,7 +105,7 @@ def test_production_settings() -> None:
     assert s["ray-worker-cpu"]["profiles"] == ["cpu"] and "--num-gpus=0" in s["ray-worker-cpu"]["command"]
     assert "--dashboard-host=0.0.0.0" in s["ray-head"]["command"] and "8265:8265" in s["ray-head"]["ports"]
     server = (ROOT / "docker" / "mlflow-server.sh").read_text()
-    assert "postgresql://" in server and "--app-name basic-auth" in server
+    assert "postgresql+psycopg2://" in server and "--app-name basic-auth" in server  # SQLAlchemy 2.1: bare postgresql:// means psycopg 3
     assert "--artifacts-destination" in server and "--serve-artifacts" in server
     assert "mlflow:5000" in server  # other containers reach http://mlflow:5000 (MLflow 3's host check)
     assert "minio" not in yaml.safe_dump(s).lower()  # unmaintained images: RustFS instead

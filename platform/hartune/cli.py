@@ -231,8 +231,10 @@ def cmd_job(args: argparse.Namespace) -> int:
         info = jobs.status(c, args.id)
         print(f"job {args.id}: {info.status.value}" + (f" ({info.message})" if info.message else ""))
         print(f"  entrypoint: {info.entrypoint}")
+    elif args.action == "logs" and args.follow:
+        print(f"job {args.id}: {jobs.follow(c, args.id)}")
     elif args.action == "logs":
-        print(jobs.logs(c, args.id), end="") if not args.follow else print(f"job {args.id}: {jobs.follow(c, args.id)}")
+        print(jobs.logs(c, args.id), end="")
     else:
         print(f"job {args.id}: " + ("stop requested" if jobs.stop(c, args.id) else "already ended"))
     return 0
@@ -302,9 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plots (Table 6 is still computed)")
     rp.set_defaults(func=cmd_report)
 
-    sb = sub.add_parser("submit", help="submit a spec to a Ray cluster as a Ray Job; follow its logs")
+    sb = sub.add_parser("submit", help="submit a spec to a Ray cluster as a Ray Job; follow its logs",
+                        usage="hartune submit SPEC [--address ADDR] [--no-wait] [-- RUN_ARGS (more `hartune run` arguments)]")
     sb.add_argument("spec")
-    sb.add_argument("run_args", nargs="*", metavar="-- RUN_ARGS", help="more `hartune run` arguments, after --")
     sb.add_argument("--address", help=f"the Jobs API (default: $RAY_ADDRESS, else {'http://127.0.0.1:8265'})")
     sb.add_argument("--no-wait", action="store_true", help="print the job id and return")
     sb.set_defaults(func=cmd_submit)
@@ -318,8 +320,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """argparse cannot take a ``--`` after options, so ``submit``'s ``-- RUN_ARGS`` are split off first."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv[:cut])
+    if args.command == "submit":
+        args.run_args = argv[cut + 1:]
+    elif cut < len(argv):
+        parser.error(f"{args.command} takes no -- arguments")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     from hartune.data import DataError
     from hartune.spec import SpecError
 

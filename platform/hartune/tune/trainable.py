@@ -42,6 +42,12 @@ class TuneReporter:
     """Recipe callback: one ``tune.report`` per epoch, with ``epoch`` as the schedulers' time axis and
     the recipe's snapshot as the checkpoint, so a restored trial continues after its last epoch."""
 
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        """A report without a checkpoint (a model fitted once, e.g. a random forest)."""
+        from ray import tune
+
+        tune.report({**metrics, "epoch": epoch})
+
     def on_epoch_state(self, epoch: int, metrics: dict[str, float], snapshot: Any) -> None:
         import torch
         from ray import tune

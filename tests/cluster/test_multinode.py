@@ -1,0 +1,245 @@
+"""``hartune submit`` against a real two-node Ray cluster on this machine, tracked in a real ``mlflow server``
+backed by PostgreSQL (127.0.0.1:5432).
+
+The cluster: ``ray start --head`` (1 CPU, dashboard + Jobs API) plus ``ray start --address`` (2 CPUs and a
+``worker_node`` resource), each with its own ``--temp-dir`` (two raylets sharing one session folder share
+``runtime_resources/`` and one's cleanup deletes the other's unpacked working directory). Token
+authentication is off (``RAY_AUTH_MODE=disabled`` for both nodes and this client): a loopback-only test
+cluster. The spec asks 2 CPUs per trial, so only the worker node can hold a trial: that the trials ran
+there is asserted from Ray's state API. Teardown kills exactly this cluster's processes (found by its
+temp dir, plus their children): ``ray stop`` would stop every Ray session on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hartune.cli import main
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "root", "dbname": "postgres", "connect_timeout": 3}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _descendants_and(mark: str) -> set[int]:
+    """Processes whose command line holds ``mark``, and all their descendants (from /proc)."""
+    table = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            table[int(d.name)] = (ppid, cmd)
+    pids = {p for p, (_, cmd) in table.items() if mark in cmd} - {os.getpid()}
+    while new := {p for p, (pp, _) in table.items() if pp in pids} - pids:
+        pids |= new
+    return pids
+
+
+def _nodes(address: str) -> list:
+    from ray.util.state.api import StateApiClient
+    from ray.util.state.common import ListApiOptions, StateResource
+
+    nodes = StateApiClient(address).list(StateResource.NODES, options=ListApiOptions(detail=True),
+                                         raise_on_missing_output=False)
+    return [n for n in nodes if n.state == "ALIVE"]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head (1 CPU) and a worker (2 CPUs, ``worker_node``); yields the Jobs API address."""
+    root = Path(f"/tmp/hrt-{uuid.uuid4().hex[:8]}")  # short: Unix socket paths are capped at 107 bytes
+    (root / "head").mkdir(parents=True)
+    (root / "worker").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
+    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # `hartune` for the job
+    gcs, dash = _free_port(), _free_port()
+    address = f"http://127.0.0.1:{dash}"
+    ray = [str(Path(sys.executable).parent / "ray"), "start"]  # this environment's ray
+    try:
+        subprocess.run([*ray, "--head", "--port", str(gcs), "--num-cpus", "1", "--num-gpus", "0",
+                        "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
+                        "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", str(root / "head")],
+                       env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([*ray, "--address", f"127.0.0.1:{gcs}", "--num-cpus", "2", "--num-gpus", "0",
+                        "--resources", '{"worker_node": 1}', "--dashboard-agent-listen-port", str(_free_port()),
+                        "--temp-dir", str(root / "worker")], env=env, check=True, capture_output=True, timeout=120)
+        deadline = time.time() + 60
+        while len(_nodes(address)) < 2:
+            if time.time() > deadline:
+                pytest.fail("the Ray worker node did not join the head within 60 s")
+            time.sleep(1)
+        yield address
+    finally:
+        for pid in _descendants_and(str(root)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def database():
+    """A fresh PostgreSQL database for the MLflow server, dropped afterwards."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        conn = psycopg2.connect(**PG)
+    except psycopg2.OperationalError as e:
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable ({str(e).strip().splitlines()[0]})")
+    conn.autocommit = True
+    name = f"hartune_mn_{uuid.uuid4().hex[:10]}"
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        # +psycopg2: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed
+        yield f"postgresql+psycopg2://root@127.0.0.1:5432/{name}"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def server(database, tmp_path_factory):
+    d = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", database, "--artifacts-destination", str(d / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=(d / "server.log").open("w"), cwd=d,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"mlflow server did not start: {(d / 'server.log').read_text()[-1500:]}")
+    yield uri
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _spec(d: Path, uri: str, **resources: float) -> Path:
+    spec = {
+        "name": "multinode",
+        "seeds": [0],
+        "resources": {"cpu": 2, **resources},  # 2 CPUs: only the worker node can hold a trial
+        "tracking": {"uri": uri},
+        "storage": str(d / "ray"),  # every node of this cluster sees this disk
+        "datasets": {"watch": {"window": {"length": 100, "stride": 200}, "train": {"epochs": 1},
+                               "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]}}},
+        "models": {"cnn": {"name": "cnn", "channels": [16, 16]}},
+        "stages": [{"name": "grid", "kind": "grid",
+                    "variants": {"A": {"model": "cnn"}, "B": {"model": "cnn", "train": {"lr": 0.003}}}}],
+    }
+    path = d / "multinode.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def submitted(cluster, server, tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RAY_AUTH_MODE", "disabled")
+    d = tmp_path_factory.mktemp("spec")
+    spec = _spec(d, server)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["submit", str(spec), "--address", cluster])
+    mp.undo()
+    job = re.search(r"as job (\S+)", out.getvalue())
+    return rc, job.group(1) if job else None, out.getvalue()
+
+
+def test_submit_runs_every_trial_on_the_cluster_into_mlflow(submitted, server) -> None:
+    from mlflow.tracking import MlflowClient
+
+    rc, job_id, out = submitted
+    assert rc == 0, out[-3000:]
+    assert job_id and "hartune run multinode.yaml --quiet --address auto" in out
+    c = MlflowClient(server)
+    exp = c.get_experiment_by_name("multinode")
+    every = c.search_runs([exp.experiment_id], max_results=100)
+    level = {r.info.run_id: r.data.tags.get("hartune.level") for r in every}
+    parents = [r for r in every if level[r.info.run_id] == "run"]
+    stages = [r for r in every if level[r.info.run_id] == "stage"]
+    trials = [r for r in every if level[r.info.run_id] == "trial"]
+    assert (len(parents), len(stages), len(trials)) == (1, 1, 2)
+    assert all(r.info.status == "FINISHED" for r in every)
+    assert all(t.data.tags["mlflow.parentRunId"] == stages[0].info.run_id for t in trials)
+    assert sorted(t.data.params["variant"] for t in trials) == ["A", "B"]
+
+
+def test_job_succeeded_with_its_trials_on_the_worker_node(submitted, cluster, monkeypatch, capsys) -> None:
+    from ray.job_submission import JobSubmissionClient
+    from ray.util.state.api import StateApiClient
+    from ray.util.state.common import ListApiOptions, StateResource
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    _, job_id, _ = submitted
+    assert main(["job", "status", job_id, "--address", cluster]) == 0
+    assert f"job {job_id}: SUCCEEDED" in capsys.readouterr().out
+    nodes = _nodes(cluster)
+    head = next(n.node_id for n in nodes if n.is_head_node)
+    worker = next(n.node_id for n in nodes if n.resources_total.get("worker_node"))
+    info = JobSubmissionClient(cluster).get_job_info(job_id)
+    assert info.driver_node_id == head  # the job's driver (`hartune run`) runs on the head node
+    actors = StateApiClient(cluster).list(StateResource.ACTORS, raise_on_missing_output=False,
+                                          options=ListApiOptions(detail=True, filters=[("job_id", "=", info.job_id)]))
+    trials = [a for a in actors if a.class_name == "ImplicitFunc"]  # Tune's function-trainable actors
+    assert len(trials) == 2 and {a.node_id for a in trials} == {worker}
+    assert main(["job", "logs", job_id, "--address", cluster]) == 0
+    assert "multinode: done in" in capsys.readouterr().out
+
+
+def test_bad_job_id_and_unreachable_address_are_one_line_exit_2(cluster, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    assert main(["job", "status", "raysubmit_nosuchjob", "--address", cluster]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such job" in err
+    assert main(["job", "logs", "raysubmit_x", "--address", f"http://127.0.0.1:{_free_port()}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no Ray Jobs API there" in err
+
+
+def test_gpus_beyond_the_cluster_are_refused_before_submission(cluster, tmp_path, monkeypatch, capsys) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    before = len(JobSubmissionClient(cluster).list_jobs())
+    spec = _spec(tmp_path, f"sqlite:///{tmp_path}/mlflow.db", gpu=0.25)
+    assert main(["submit", str(spec), "--address", cluster, "--no-wait"]) == 2
+    err = capsys.readouterr().err
+    assert "resources.gpu=0.25: more than the cluster's 0 GPUs" in err and err.count("\n") == 1
+    assert len(JobSubmissionClient(cluster).list_jobs()) == before  # nothing was submitted
