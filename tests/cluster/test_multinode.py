@@ -18,28 +18,21 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import free_port, mlflow_server
 from hartune.cli import main
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "root", "dbname": "postgres", "connect_timeout": 3}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _descendants_and(mark: str) -> set[int]:
@@ -77,16 +70,16 @@ def cluster(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
     env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # `hartune` for the job
-    gcs, dash = _free_port(), _free_port()
+    gcs, dash = free_port(), free_port()
     address = f"http://127.0.0.1:{dash}"
     ray = [str(Path(sys.executable).parent / "ray"), "start"]  # this environment's ray
     try:
         subprocess.run([*ray, "--head", "--port", str(gcs), "--num-cpus", "1", "--num-gpus", "0",
                         "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
-                        "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", str(root / "head")],
+                        "--dashboard-agent-listen-port", str(free_port()), "--temp-dir", str(root / "head")],
                        env=env, check=True, capture_output=True, timeout=120)
         subprocess.run([*ray, "--address", f"127.0.0.1:{gcs}", "--num-cpus", "2", "--num-gpus", "0",
-                        "--resources", '{"worker_node": 1}', "--dashboard-agent-listen-port", str(_free_port()),
+                        "--resources", '{"worker_node": 1}', "--dashboard-agent-listen-port", str(free_port()),
                         "--temp-dir", str(root / "worker")], env=env, check=True, capture_output=True, timeout=120)
         deadline = time.time() + 60
         while len(_nodes(address)) < 2:
@@ -127,27 +120,8 @@ def database():
 @pytest.fixture(scope="module")
 def server(database, tmp_path_factory):
     d = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", database, "--artifacts-destination", str(d / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=(d / "server.log").open("w"), cwd=d,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"mlflow server did not start: {(d / 'server.log').read_text()[-1500:]}")
-    yield uri
-    proc.terminate()
-    proc.wait(timeout=30)
+    with mlflow_server(database, d) as uri:
+        yield uri
 
 
 def _spec(d: Path, uri: str, **resources: float) -> Path:
@@ -228,7 +202,7 @@ def test_bad_job_id_and_unreachable_address_are_one_line_exit_2(cluster, monkeyp
     assert main(["job", "status", "raysubmit_nosuchjob", "--address", cluster]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such job" in err
-    assert main(["job", "logs", "raysubmit_x", "--address", f"http://127.0.0.1:{_free_port()}"]) == 2
+    assert main(["job", "logs", "raysubmit_x", "--address", f"http://127.0.0.1:{free_port()}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no Ray Jobs API there" in err
 
