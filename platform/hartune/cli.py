@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from hartune.registry import ConfigError, UnknownNameError
+from hartune.tracking.store import redact
 
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 1  # promote: the candidate does not beat the champion
@@ -110,7 +111,7 @@ def _checked(args: argparse.Namespace):  # -> (spec, path, hash, uri, trials)
 
 def cmd_validate(args: argparse.Namespace) -> int:
     spec, path, _, uri, trials = _checked(args)
-    print(f"{path}: valid; {len(spec.stages)} stages, {trials} trials; tracking {uri}")
+    print(f"{path}: valid; {len(spec.stages)} stages, {trials} trials; tracking {redact(uri)}")
     return 0
 
 
@@ -144,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         c = s.counts
         best = f"best {s.best.label} ({spec.stage(s.name).primary_metric} {s.best.value:.4f})" if s.best else "no finished trial"
         print(f"  stage {s.name}: {c['finished']} finished, {c['stopped']} stopped early, {c['failed']} failed; {best}")
-    print(f"open the results: {ui_command(uri)}")
+    print(f"open the results: {redact(ui_command(uri))}")
     return 0
 
 
@@ -184,7 +185,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     forced = f" (forced: {out.reason})" if out.reason else ""
     print(f"{out.name} version {out.version} is @champion: run {k.run_id[:8]} ({k.run.info.run_name}), "
           f"{k.metric} {k.value:.4f}{was}{forced}")
-    print(f"load it: mlflow.pyfunc.load_model('models:/{out.name}@champion')  (tracking {uri})")
+    print(f"load it: mlflow.pyfunc.load_model('models:/{out.name}@champion')  (tracking {redact(uri)})")
     return 0
 
 

@@ -72,7 +72,9 @@ def test_run_tree_and_models_on_a_remote_server(finished) -> None:
 
 def test_multi_objective_search_reaches_optuna_with_two_values(finished) -> None:
     _, _, d = finished
-    study = optuna.load_study(study_name="remote.pareto", storage=f"sqlite:///{d}/optuna.db")
+    storage = f"sqlite:///{d}/optuna.db"
+    (name,) = [n for n in optuna.get_all_study_names(storage) if n.startswith("remote.pareto.")]  # one per stage run
+    study = optuna.load_study(study_name=name, storage=storage)
     assert len(study.directions) == 2
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 3 and all(len(t.values) == 2 for t in done)

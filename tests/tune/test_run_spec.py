@@ -133,7 +133,9 @@ def test_search_starts_from_grid_best_and_early_stops_reach_optuna_as_pruned(fin
     model = {"CNN": "cnn", "Backbone Only": "usad_backbone"}[best_grid]
     runs = [t for t in trials if t.data.tags["mlflow.parentRunId"] == search.info.run_id]
     assert {t.data.params["model.name"] for t in runs} == {model}
-    study = optuna.load_study(study_name="tiny.search", storage=f"sqlite:///{d}/optuna.db")
+    storage = f"sqlite:///{d}/optuna.db"
+    (name,) = [n for n in optuna.get_all_study_names(storage) if n.startswith("tiny.search.")]  # one per stage run
+    study = optuna.load_study(study_name=name, storage=storage)
     state = {round(t.params["train.lr"], 12): t.state for t in study.trials}
     for t in runs:
         lr = round(float(t.data.params["train.lr"]), 12)

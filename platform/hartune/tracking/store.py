@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -60,3 +61,12 @@ def git_commit(cwd: Path | None = None) -> str:
         return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@")
+
+
+def redact(text: str) -> str:
+    """``postgresql://user:secret@host`` -> ``postgresql://user:***@host``: passwords in URIs are never
+    printed nor logged (the spec text, the tracking and Optuna URIs)."""
+    return CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)

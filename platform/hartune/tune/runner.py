@@ -17,7 +17,7 @@ from typing import Any
 
 from hartune.registry import ConfigError
 from hartune.spec import Spec, deep_merge
-from hartune.tracking import git_commit, runs
+from hartune.tracking import git_commit, redact, runs
 from hartune.tune.search import FINAL
 from hartune.tune.stages import Best, StageConfig, TrialOutcome
 from hartune.tune.trainable import StageContext, run_trial
@@ -110,7 +110,7 @@ class SpecRunner:
             self.client.update_run(parent, status="RUNNING")
         else:
             parent = runs.start_run(self.client, exp, f"{spec.name}", "run", tags=tags)
-            self.client.log_text(parent, self.spec_path.read_text(), "spec.yaml")
+            self.client.log_text(parent, redact(self.spec_path.read_text()), "spec.yaml")
         init_ray(address, self.quiet)
         best: dict[str, Best] = {}
         summaries = []
@@ -218,10 +218,11 @@ class StageRun:
             parent = found or runs.start_run(c, self.exp, step, "step", self.stage_run, {**self.tags, "hartune.stage": self.st.name, **step_tags})
             runs.log_params(c, parent, {"stage": stage.model_dump(mode="json", exclude_none=True)})
         overlays = {k: deep_merge(start, v) for k, v in stage.overlays(self.base_dir).items()}
-        plan = stage.tune_plan(spec, self.base_dir, spec.tracking.optuna_storage or os.environ.get("HARTUNE_OPTUNA_STORAGE"))
+        # one study per stage (or round) run: a resume finds it again, a new run starts a fresh one
+        plan = stage.tune_plan(spec, self.base_dir, optuna_storage(spec), f"{spec.name}.{stage.name}.{parent[:8]}")
         threads = max(1, int(spec.resources.cpu))
         trial_tags = {"hartune.spec_hash": self.tags["hartune.spec_hash"], "hartune.git_commit": self.tags["hartune.git_commit"], **step_tags}
-        ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent, self.runner.spec_path.read_text(),
+        ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent, redact(self.runner.spec_path.read_text()),
                            spec.tracking.log_models, trial_tags, threads, str(generator_root(spec)))
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
                                         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
@@ -281,6 +282,19 @@ class StageRun:
 def storage_path(spec: Spec) -> Path | str:
     """Ray Tune's experiment storage: a URI as given, a path made absolute from the working directory."""
     return spec.storage if "://" in spec.storage else (Path.cwd() / spec.storage).resolve()
+
+
+def optuna_storage(spec: Spec) -> str:
+    """Where Optuna studies persist: the spec's ``tracking.optuna_storage``, else
+    ``HARTUNE_OPTUNA_STORAGE`` (PostgreSQL in the compose stack), else a SQLite file beside Ray's
+    storage, so a study outlives the driver (and optuna-dashboard can read it)."""
+    configured = spec.tracking.optuna_storage or os.environ.get("HARTUNE_OPTUNA_STORAGE")
+    if configured:
+        return configured
+    base = Path(spec.storage) if "://" not in spec.storage else Path(".hartune/ray")
+    folder = (Path.cwd() / base).resolve().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'optuna.db'}"
 
 
 def generator_root(spec: Spec) -> Path:

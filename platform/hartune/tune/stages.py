@@ -113,7 +113,8 @@ class StageConfig(BaseModel):
     def trial_count(self, spec: Spec, base_dir: Path) -> int:
         raise NotImplementedError
 
-    def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None) -> TunePlan:
+    def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None, study_name: str) -> TunePlan:
+        """The Tune experiment; a searcher keeps its Optuna study ``study_name`` in ``storage``."""
         raise NotImplementedError
 
     def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
@@ -241,7 +242,7 @@ class GridStage(StageConfig):
     def trial_count(self, spec: Spec, base_dir: Path) -> int:
         return len(self.variants) * len(self.dataset_keys(spec)) * len(self.seed_list(spec))
 
-    def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None) -> TunePlan:
+    def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None, study_name: str) -> TunePlan:
         from ray import tune
 
         return TunePlan(
@@ -351,14 +352,14 @@ class SearchStage(SamplingStage):
     def trial_count(self, spec: Spec, base_dir: Path) -> int:
         return self.samples(base_dir)  # one dataset and one seed: the first of each
 
-    def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None) -> TunePlan:
+    def tune_plan(self, spec: Spec, base_dir: Path, storage: str | None, study_name: str) -> TunePlan:
         from hartune.tune.search import make_searcher
 
         space = self.load(base_dir)
         max_t = max(spec.run_config(d, self.base, 0, "").train.epochs for d in self.dataset_keys(spec)[:1])
         searcher = make_searcher(
             self.sampler, self.sampler_seed, space, metric=self.metric, mode=self.mode,
-            storage=storage, study_name=f"{spec.name}.{self.name}",
+            storage=storage, study_name=study_name,
         )
         constants = {"variant": "base", "dataset": self.dataset_keys(spec)[0], "seed": self.seed_list(spec)[0]}
         sampled = {} if self.sampler == "grid" else space.to_tune()
