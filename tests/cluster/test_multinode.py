@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from cluster_helpers import alive_nodes, ray_cluster
 
 from conftest import free_port, mlflow_server
 from hartune.cli import main
@@ -35,65 +30,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "root", "dbname": "postgres", "connect_timeout": 3}
 
 
-def _descendants_and(mark: str) -> set[int]:
-    """Processes whose command line holds ``mark``, and all their descendants (from /proc)."""
-    table = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            table[int(d.name)] = (ppid, cmd)
-    pids = {p for p, (_, cmd) in table.items() if mark in cmd} - {os.getpid()}
-    while new := {p for p, (pp, _) in table.items() if pp in pids} - pids:
-        pids |= new
-    return pids
-
-
-def _nodes(address: str) -> list:
-    from ray.util.state.api import StateApiClient
-    from ray.util.state.common import ListApiOptions, StateResource
-
-    nodes = StateApiClient(address).list(StateResource.NODES, options=ListApiOptions(detail=True),
-                                         raise_on_missing_output=False)
-    return [n for n in nodes if n.state == "ALIVE"]
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster():
     """A head (1 CPU) and a worker (2 CPUs, ``worker_node``); yields the Jobs API address."""
-    root = Path(f"/tmp/hrt-{uuid.uuid4().hex[:8]}")  # short: Unix socket paths are capped at 107 bytes
-    (root / "head").mkdir(parents=True)
-    (root / "worker").mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
-    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # `hartune` for the job
-    gcs, dash = free_port(), free_port()
-    address = f"http://127.0.0.1:{dash}"
-    ray = [str(Path(sys.executable).parent / "ray"), "start"]  # this environment's ray
-    try:
-        subprocess.run([*ray, "--head", "--port", str(gcs), "--num-cpus", "1", "--num-gpus", "0",
-                        "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
-                        "--dashboard-agent-listen-port", str(free_port()), "--temp-dir", str(root / "head")],
-                       env=env, check=True, capture_output=True, timeout=120)
-        subprocess.run([*ray, "--address", f"127.0.0.1:{gcs}", "--num-cpus", "2", "--num-gpus", "0",
-                        "--resources", '{"worker_node": 1}', "--dashboard-agent-listen-port", str(free_port()),
-                        "--temp-dir", str(root / "worker")], env=env, check=True, capture_output=True, timeout=120)
-        deadline = time.time() + 60
-        while len(_nodes(address)) < 2:
-            if time.time() > deadline:
-                pytest.fail("the Ray worker node did not join the head within 60 s")
-            time.sleep(1)
+    with ray_cluster([], [["--num-cpus", "2", "--num-gpus", "0", "--resources", '{"worker_node": 1}']],
+                     head=["--num-cpus", "1", "--num-gpus", "0"]) as (address, _):
         yield address
-    finally:
-        for pid in _descendants_and(str(root)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +126,7 @@ def test_job_succeeded_with_its_trials_on_the_worker_node(submitted, cluster, mo
     _, job_id, _ = submitted
     assert main(["job", "status", job_id, "--address", cluster]) == 0
     assert f"job {job_id}: SUCCEEDED" in capsys.readouterr().out
-    nodes = _nodes(cluster)
+    nodes = alive_nodes(cluster)
     head = next(n.node_id for n in nodes if n.is_head_node)
     worker = next(n.node_id for n in nodes if n.resources_total.get("worker_node"))
     info = JobSubmissionClient(cluster).get_job_info(job_id)

@@ -1,0 +1,84 @@
+"""Real Ray clusters on this machine for the cluster tests: ``ray start --head`` plus worker nodes, each
+with its own ``--temp-dir`` (two raylets sharing a session folder delete each other's working dirs),
+token auth off on loopback, and a teardown that kills exactly this cluster's processes (``ray stop``
+would stop every Ray on the machine)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+
+
+def descendants_and(mark: str) -> set[int]:
+    """Processes whose command line holds ``mark``, and all their descendants (from /proc)."""
+    table = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            table[int(d.name)] = (ppid, cmd)
+    pids = {p for p, (_, cmd) in table.items() if mark in cmd} - {os.getpid()}
+    while new := {p for p, (pp, _) in table.items() if pp in pids} - pids:
+        pids |= new
+    return pids
+
+
+def alive_nodes(address: str) -> list:
+    from ray.util.state.api import StateApiClient
+    from ray.util.state.common import ListApiOptions, StateResource
+
+    nodes = StateApiClient(address).list(StateResource.NODES, options=ListApiOptions(detail=True),
+                                         raise_on_missing_output=False)
+    return [n for n in nodes if n.state == "ALIVE"]
+
+
+@contextmanager
+def ray_cluster(head_extra: list[str], workers: list[list[str]], head: list[str]) -> Iterator[tuple[str, str]]:
+    """Yields (Jobs API address, GCS address) of a head started with ``head + head_extra`` and one node
+    per ``workers`` entry."""
+    root = Path(f"/tmp/hrt-{uuid.uuid4().hex[:8]}")  # short: Unix socket paths are capped at 107 bytes
+    (root / "head").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
+    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # `hartune` for jobs
+    gcs, dash = free_port(), free_port()
+    address = f"http://127.0.0.1:{dash}"
+    ray = [str(Path(sys.executable).parent / "ray"), "start"]  # this environment's ray
+    try:
+        subprocess.run([*ray, "--head", "--port", str(gcs), *head, *head_extra,
+                        "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
+                        "--dashboard-agent-listen-port", str(free_port()), "--temp-dir", str(root / "head")],
+                       env=env, check=True, capture_output=True, timeout=120)
+        for i, args in enumerate(workers):
+            (root / f"worker{i}").mkdir()
+            subprocess.run([*ray, "--address", f"127.0.0.1:{gcs}", *args, "--dashboard-agent-listen-port",
+                            str(free_port()), "--temp-dir", str(root / f"worker{i}")],
+                           env=env, check=True, capture_output=True, timeout=120)
+        deadline = time.time() + 60
+        while len(alive_nodes(address)) < 1 + len(workers):
+            if time.time() > deadline:
+                pytest.fail("the Ray worker nodes did not join the head within 60 s")
+            time.sleep(1)
+        yield address, f"127.0.0.1:{gcs}"
+    finally:
+        for pid in descendants_and(str(root)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(root, ignore_errors=True)
