@@ -1,14 +1,8 @@
-"""Shared fixtures and helpers: small real data (the shipped watch recordings), a tiny native-format npz,
-the session's real local Ray, and a real `mlflow server` process."""
+"""Shared fixtures: small real data (the shipped watch recordings), a tiny native-format npz and the
+session's real local Ray (a real `mlflow server` process is in live_servers.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -50,39 +44,3 @@ def ray_local():
     yield ray
     ray.shutdown()
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def mlflow_server(backend_store_uri: str, workdir: Path) -> Iterator[str]:
-    """A real ``mlflow server`` process on a free port, until the block ends; yields its URL."""
-    port = free_port()
-    log = workdir / "server.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", backend_store_uri, "--artifacts-destination", str(workdir / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=log.open("w"), cwd=workdir,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"mlflow server did not start: {log.read_text()[-1500:]}")
-    try:
-        yield uri
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from live_servers import free_port
 
 
 def descendants_and(mark: str) -> set[int]:

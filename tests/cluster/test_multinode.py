@@ -22,8 +22,8 @@ import pytest
 import yaml
 from cluster_helpers import alive_nodes, ray_cluster
 
-from conftest import free_port, mlflow_server
 from hartune.cli import main
+from live_servers import free_port, mlflow_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 

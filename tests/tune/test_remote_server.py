@@ -9,8 +9,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import mlflow_server
 from hartune.cli import main
+from live_servers import mlflow_server
 
 
 @pytest.fixture(scope="module")
