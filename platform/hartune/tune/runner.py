@@ -233,7 +233,9 @@ class StageRun:
             # finished trials stay finished; unfinished and errored ones continue from their checkpoint
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True,
                                        param_space=plan.param_space)
-            return self._finish(stage, tuner.fit(), overlays, parent, step)
+            grid = tuner.fit()
+            self._close_lost_trials(grid, parent, f"{spec.name}.{stage.name}.{parent[:8]}")
+            return self._finish(stage, grid, overlays, parent, step)
         tuner = tune.Tuner(
             trainable,
             param_space=plan.param_space,
@@ -250,6 +252,26 @@ class StageRun:
             ),
         )
         return self._finish(stage, tuner.fit(), overlays, parent, step)
+
+    def _close_lost_trials(self, grid: Any, parent: str, study_name: str) -> None:
+        """Trials the killed driver had started but not yet written into Tune's experiment state are
+        unknown to the restored experiment (Tune samples their slot again). Their MLflow runs are closed
+        KILLED (tag ``hartune.status=lost``) and their Optuna trials told FAIL, so nothing stays RUNNING."""
+        import optuna
+
+        known = {o.trial_id for o in outcomes_of(grid)}
+        c = self.client
+        for run in c.search_runs([self.exp], f"tags.`{runs.PARENT}` = '{parent}' and tags.`{runs.LEVEL_TAG}` = 'trial'"):
+            if run.data.tags.get(runs.TRIAL_TAG) not in known and run.info.status == "RUNNING":
+                runs.set_tags(c, run.info.run_id, {"hartune.status": "lost", "hartune.error":
+                              "the interrupted driver had not recorded this trial; the resumed run sampled its slot again"})
+                c.set_terminated(run.info.run_id, "KILLED")
+        try:
+            study = optuna.load_study(study_name=study_name, storage=optuna_storage(self.spec))
+        except KeyError:  # no study: not a searching stage
+            return
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
     def _finish(
         self, stage: StageConfig, grid: Any, overlays: dict[str, dict[str, Any]], parent: str, step: str | None

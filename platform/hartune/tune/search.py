@@ -33,9 +33,19 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self._last_step: dict[str, int] = {}  # trial id -> last step reported to Optuna
 
+    def _told(self, trial_id: str) -> bool:
+        """Optuna already holds this trial's outcome: after a resume, Tune may replay a trial that had
+        finished after its last experiment-state snapshot (the study, in its storage, kept the tell)."""
+        trial = self._ot_trials.get(trial_id)
+        if trial is None:
+            return False
+        return self._ot_study._storage.get_trial(trial._trial_id).state.is_finished()
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         # The final report repeats the last epoch with test metrics: not a point of the learning curve.
         if result.get(FINAL) or result.get(TRAINING_ITERATION) == self._last_step.get(trial_id):
+            return
+        if self._told(trial_id):
             return
         super().on_trial_result(trial_id, result)
         self._last_step[trial_id] = result.get(TRAINING_ITERATION)
@@ -43,6 +53,10 @@ class PrunedAwareOptunaSearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        if self._told(trial_id):
+            self._completed_trials.add(trial_id)
+            self._last_step.pop(trial_id, None)
+            return
         if error or not result or result.get(FINAL) or trial_id in self._completed_trials:
             self._last_step.pop(trial_id, None)
             super().on_trial_complete(trial_id, result=result, error=error)

@@ -38,9 +38,19 @@ class StageContext:
 STATE_FILE = "state.pt"  # a per-epoch checkpoint: the recipe's snapshot (hartune.train.recipe)
 
 
+CHECKPOINT_EVERY_S = 30.0  # at most one per-epoch checkpoint per this many seconds of training
+
+
 class TuneReporter:
     """Recipe callback: one ``tune.report`` per epoch, with ``epoch`` as the schedulers' time axis and
-    the recipe's snapshot as the checkpoint, so a restored trial continues after its last epoch."""
+    the recipe's snapshot as the checkpoint, so a restored trial continues after its last epoch. Short
+    epochs are checkpointed at most every ``CHECKPOINT_EVERY_S`` seconds (the first epoch always): a
+    resume then repeats at most that much training, and quick trials do not pay a write per epoch."""
+
+    def __init__(self, every_s: float = CHECKPOINT_EVERY_S) -> None:
+        import time
+
+        self.every_s, self.last = every_s, time.monotonic() - every_s
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
         """A report without a checkpoint (a model fitted once, e.g. a random forest)."""
@@ -49,9 +59,15 @@ class TuneReporter:
         tune.report({**metrics, "epoch": epoch})
 
     def on_epoch_state(self, epoch: int, metrics: dict[str, float], snapshot: Any) -> None:
+        import time
+
         import torch
         from ray import tune
 
+        if time.monotonic() - self.last < self.every_s:
+            tune.report({**metrics, "epoch": epoch})
+            return
+        self.last = time.monotonic()
         with tempfile.TemporaryDirectory() as d:
             torch.save(snapshot(), Path(d) / STATE_FILE)
             tune.report({**metrics, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(d))
@@ -70,6 +86,27 @@ def resume_state() -> dict[str, Any] | None:
         return torch.load(path, weights_only=False) if path.exists() else None  # our own file
 
 
+def report_if_done(ctx: StageContext, trial_id: str) -> bool:
+    """Exactly once: a trial whose MLflow run already FINISHED (Tune replays it after a resume when it
+    ended after the last experiment-state snapshot) is not trained again; its final metrics are read
+    back from MLflow and reported as its final result."""
+    from ray import tune
+
+    from hartune.tracking import runs
+
+    c = runs.client(ctx.uri)
+    found = runs.find_trial_run(c, ctx.experiment_id, ctx.stage_run, trial_id)
+    if found is None:
+        return False
+    run = c.get_run(found)
+    if run.info.status != "FINISHED":
+        return False
+    metrics = dict(run.data.metrics)
+    val = {k.removeprefix("best_"): v for k, v in metrics.items() if k.startswith("best_val_")}
+    tune.report({**metrics, **val, "epoch": int(metrics.get("best_epoch", 0)), FINAL: True})
+    return True
+
+
 def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     from ray import tune
 
@@ -79,6 +116,8 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     from hartune.train import train
 
     trial_id = tune.get_context().get_trial_id()
+    if report_if_done(ctx, trial_id):
+        return
     run_cfg = ctx.run_config(config)
     name = f"{config['variant']}-{config['dataset']}-s{config['seed']}"
     params = {**flatten(run_cfg.model_dump(mode="json")), "variant": config["variant"], "dataset_key": config["dataset"],
