@@ -225,12 +225,13 @@ def load_spec(path: str | Path) -> tuple[Spec, str]:
     return spec, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def check_spec(spec: Spec, spec_path: Path, gpus_available: float) -> int:
+def check_spec(spec: Spec, spec_path: Path, gpus_available: float, prepare_data: bool = True) -> int:
     """Everything that can be known before Ray starts; returns the planned trial count.
 
     Resolves and validates the run config of every grid trial and of every corner of every search
     space, prepares each distinct data config once (a window longer than every recording, a split
-    naming absent subjects...), and checks per-trial GPUs against the cluster.
+    naming absent subjects...; skipped with ``prepare_data=False``, e.g. when submitting from a machine
+    that does not hold the cluster's data), and checks per-trial GPUs against the cluster.
     """
     where = str(spec_path)
     try:
@@ -249,7 +250,7 @@ def check_spec(spec: Spec, spec_path: Path, gpus_available: float) -> int:
                 if run.transfer is not None:  # the pretraining data must prepare too
                     data_cfgs.setdefault(run.transfer.pretrain.model_dump_json(), (run.transfer.pretrain, f"stages[{i}] transfer.pretrain"))
             total += st.trial_count(spec, spec_path.parent)
-        for data, data_where in data_cfgs.values():
+        for data, data_where in data_cfgs.values() if prepare_data else ():
             try:
                 prepare(data)
             except DataError as e:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hartune.registry import ConfigError, UnknownNameError
+from hartune.registry import ConfigError
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 # Passed to the job only if set here; only their names are ever printed. Values land in the cluster's job
@@ -124,21 +124,11 @@ def project_root(spec_path: Path) -> Path:
 
 
 def plan(spec_path: Path, gpus: float) -> tuple[Any, str, int]:  # -> (Spec, sha256, trials)
-    from hartune.spec import SpecError, load_spec
+    """The spec checked as ``hartune run`` checks it, except the data (the cluster's, not here)."""
+    from hartune.spec import check_spec, load_spec
 
     spec, digest = load_spec(spec_path)
-    try:
-        if spec.resources.gpu > gpus:
-            raise ConfigError(f"resources.gpu={spec.resources.gpu}: more than the cluster's {gpus:g} GPUs; "
-                              f"accepted 0..{gpus:g}")
-        total = 0
-        for i, st in enumerate(spec.stages):
-            for _ in st.candidate_runs(spec, i, spec_path.parent):  # validates each run config
-                pass
-            total += st.trial_count(spec, spec_path.parent)
-    except (ConfigError, UnknownNameError) as e:
-        raise SpecError(f"{spec_path}: {e}") from None
-    return spec, digest, total
+    return spec, digest, check_spec(spec, spec_path, gpus, prepare_data=False)
 
 
 def _notes(spec: Any) -> list[str]:

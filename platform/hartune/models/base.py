@@ -112,6 +112,13 @@ def create_model(
     return MODELS.get(name).builder(in_channels, num_classes, window, cfg)
 
 
+def create_normalized(name: str, *, in_channels: int, num_classes: int, window: int, **params: Any) -> Normalized:
+    """A fresh model wrapped in ``Normalized`` with identity statistics: the shape to ``load_state_dict``
+    a trained one into (its weights and its training split's mean/std travel in the state dict)."""
+    core = create_model(name, in_channels=in_channels, num_classes=num_classes, window=window, **params)
+    return Normalized(core, torch.zeros(in_channels), torch.ones(in_channels))
+
+
 def torch_models() -> list[str]:
     """The registered names of the PyTorch classifiers (the ones trained per epoch)."""
     return [n for n in MODELS.names() if MODELS.get(n).family == "torch"]

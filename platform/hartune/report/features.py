@@ -51,7 +51,7 @@ def with_features(loaded: torch.nn.Module, params: Mapping[str, str], d) -> torc
     """The logged module if it still has ``.features``; else (MLflow stores an exported graph that kept
     only ``forward``) the ``Normalized`` model rebuilt from the trial's ``model.*`` params, with the
     logged weights and normalisation loaded strictly."""
-    from hartune.models import Normalized, create_model
+    from hartune.models import create_normalized
     from hartune.spec import unflatten
     from hartune.train import ModelSpec
 
@@ -59,8 +59,8 @@ def with_features(loaded: torch.nn.Module, params: Mapping[str, str], d) -> torc
         return loaded
     flat = {k.removeprefix("model."): _value(v) for k, v in params.items() if k.startswith("model.")}
     spec = ModelSpec(**unflatten({k: v for k, v in flat.items() if v is not None}))
-    core = create_model(spec.name, in_channels=d.num_channels, num_classes=d.num_classes, window=d.window, **spec.params)
-    model = Normalized(core, torch.zeros(d.num_channels), torch.ones(d.num_channels))
+    model = create_normalized(spec.name, in_channels=d.num_channels, num_classes=d.num_classes, window=d.window,
+                              **spec.params)
     model.load_state_dict(loaded.state_dict(), strict=True)
     return model.eval()
 

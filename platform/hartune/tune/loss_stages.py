@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 from hartune.registry import ConfigError
 from hartune.tune.space import Choice, SearchSpace, load_space
 from hartune.tune.stages import (
+    TUNE_KEYS,
     Best,
     GridStage,
     SamplingStage,
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from hartune.spec import Spec
     from hartune.train import RunConfig
 
-TUNE_KEYS = ("variant", "dataset", "seed")
 REPORTED = ("test_accuracy", "test_f1_macro", "test_ece", "test_minority_recall", "val_ece", "val_f1_macro")  # per row
 
 

@@ -69,7 +69,7 @@ def log_best_model(uri: str, run_id: str, checkpoint_dir: Path) -> None:
     import numpy as np
     import torch
 
-    from hartune.models import Normalized, create_model
+    from hartune.models import create_normalized
     from hartune.tracking.trial import log_sklearn_model, log_torch_model
     from hartune.train import RunConfig
 
@@ -81,9 +81,8 @@ def log_best_model(uri: str, run_id: str, checkpoint_dir: Path) -> None:
 
     cfg = RunConfig.model_validate_json((checkpoint_dir / "run_config.json").read_text())
     meta = json.loads((checkpoint_dir / "meta.json").read_text())
-    core = create_model(cfg.model.name, in_channels=meta["num_channels"], num_classes=len(meta["class_names"]),
-                        window=meta["window"], **cfg.model.params)
-    model = Normalized(core, torch.zeros(meta["num_channels"]), torch.ones(meta["num_channels"]))
+    model = create_normalized(cfg.model.name, in_channels=meta["num_channels"], num_classes=len(meta["class_names"]),
+                              window=meta["window"], **cfg.model.params)
     model.load_state_dict(torch.load(checkpoint_dir / "model.pt", map_location="cpu"))
     log_torch_model(uri, run_id, model.eval(), np.load(checkpoint_dir / "example.npy"))
 
@@ -313,8 +312,7 @@ def optuna_storage(spec: Spec) -> str:
     configured = spec.tracking.optuna_storage or os.environ.get("HARTUNE_OPTUNA_STORAGE")
     if configured:
         return configured
-    base = Path(spec.storage) if "://" not in spec.storage else Path(".hartune/ray")
-    folder = (Path.cwd() / base).resolve().parent
+    folder = beside_storage(spec)
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'optuna.db'}"
 
@@ -322,9 +320,12 @@ def optuna_storage(spec: Spec) -> str:
 def generator_root(spec: Spec) -> Path:
     """The diffusion generators' cache, beside Ray's storage (``.hartune/generators`` by default): on a
     cluster, put ``storage`` on shared disk so that every node finds the one trained generator."""
+    return beside_storage(spec) / "generators"
+
+
+def beside_storage(spec: Spec) -> Path:
+    """The local folder holding Ray's storage (``.hartune`` by default; for an ``s3://`` storage, the
+    default local one), where the Optuna database and the generator cache live."""
     base = Path(spec.storage) if "://" not in spec.storage else Path(".hartune/ray")
-    return (Path.cwd() / base).resolve().parent / "generators"
+    return (Path.cwd() / base).resolve().parent
 
-
-def default_threads() -> int:
-    return os.cpu_count() or 1

@@ -77,6 +77,9 @@ class StageDriver(Protocol):
         ...
 
 
+TUNE_KEYS = ("variant", "dataset", "seed")  # a trial's Tune config besides its sampled point
+
+
 # Searchers and schedulers see every epoch's report, so a stage's metric must be in each of them:
 # validation or training metrics, the model size or its batch-1 CPU latency (test metrics exist only
 # at the end, by design).
@@ -378,7 +381,7 @@ class SearchStage(SamplingStage):
             v = final_value(o, self.primary_metric)
             if v is None or (best is not None and not self.better(v, best.value)):
                 continue
-            point = {k: val for k, val in o.config.items() if k not in ("variant", "dataset", "seed")}
+            point = {k: val for k, val in o.config.items() if k not in TUNE_KEYS}
             label = ", ".join(f"{k}={val:.4g}" if isinstance(val, float) else f"{k}={val}" for k, val in point.items())
             best = Best(deep_merge(overlays["base"], unflatten(point)), label, v, [o.trial_id])
         return best

@@ -28,8 +28,9 @@ class StageContext:
 
     def run_config(self, config: dict[str, Any]) -> Any:
         from hartune.spec import deep_merge, unflatten
+        from hartune.tune.stages import TUNE_KEYS
 
-        point = {k: v for k, v in config.items() if k not in ("variant", "dataset", "seed")}
+        point = {k: v for k, v in config.items() if k not in TUNE_KEYS}
         overlay = deep_merge(self.overlays[config["variant"]], unflatten(point))
         overlay = deep_merge(overlay, {"train": {"num_threads": self.threads}})
         return self.spec.run_config(config["dataset"], overlay, config["seed"], f"trial {config}")
