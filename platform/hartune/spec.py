@@ -41,6 +41,9 @@ class TrackingConfig(Strict):
     log_models: Literal["best", "all", "none"] = "best"
     # Where Optuna studies persist (optuna-dashboard can read them); None keeps them in memory.
     optuna_storage: str | None = None
+    # A trial writes its per-epoch metrics at most this often (and always before a checkpoint and at
+    # its end); 0 writes every epoch as it ends. Fewer writes, less waiting on the store.
+    metrics_every_s: float = Field(2.0, ge=0)
 
 
 class ResourcesConfig(Strict):

@@ -134,7 +134,8 @@ def test_job_succeeded_with_its_trials_on_the_worker_node(submitted, cluster, mo
     actors = StateApiClient(cluster).list(StateResource.ACTORS, raise_on_missing_output=False,
                                           options=ListApiOptions(detail=True, filters=[("job_id", "=", info.job_id)]))
     trials = [a for a in actors if a.class_name == "ImplicitFunc"]  # Tune's function-trainable actors
-    assert len(trials) == 2 and {a.node_id for a in trials} == {worker}
+    # actors are reused: the two trials (one at a time, 2 CPUs each) ran in one or two actors, all on the worker
+    assert 1 <= len(trials) <= 2 and {a.node_id for a in trials} == {worker}
     assert main(["job", "logs", job_id, "--address", cluster]) == 0
     assert "multinode: done in" in capsys.readouterr().out
 

@@ -51,7 +51,9 @@ def resumed(tmp_path_factory):
     d = tmp_path_factory.mktemp("resume")
     uri = f"sqlite:///{d}/mlflow.db"
     path = d / "resumable.yaml"
-    path.write_text(yaml.safe_dump({**SPEC, "tracking": {"uri": uri}, "storage": str(d / "ray")}, sort_keys=False))
+    # metrics_every_s 0: every epoch is in MLflow as it ends, so the cut below can see one mid-training
+    path.write_text(yaml.safe_dump({**SPEC, "tracking": {"uri": uri, "metrics_every_s": 0}, "storage": str(d / "ray")},
+                                   sort_keys=False))
     c = MlflowClient(uri)
     first = hartune("run", str(path), "--quiet", cwd=d)
     cut, deadline = None, time.time() + 300

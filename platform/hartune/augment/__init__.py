@@ -21,8 +21,20 @@ from hartune.augment.generator import (
     balanced_counts,
     generator_config,
 )
-from hartune.augment.quality import quality_report, real_vs_synthetic_figure, stat_distances, tstr
 from hartune.augment.schedule import CosineSchedule, cosine_alpha_bar
+
+# ``quality`` pulls in scipy.stats, scikit-learn and matplotlib (about 1 s): loaded on first use, not by
+# everything that imports a config from this package (the CLI, every trial process).
+_QUALITY = ("quality_report", "real_vs_synthetic_figure", "stat_distances", "tstr")
+
+
+def __getattr__(name: str) -> object:
+    if name in _QUALITY:
+        from hartune.augment import quality
+
+        return getattr(quality, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Cached",

@@ -62,15 +62,29 @@ def log_params(c: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
         c.log_batch(run_id, params=items[i : i + MAX_BATCH])
 
 
-def log_metrics(c: MlflowClient, run_id: str, metrics: Mapping[str, Any], step: int = 0) -> None:
+def metric_items(metrics: Mapping[str, Any], step: int = 0) -> list[Metric]:
+    """MLflow metrics of one step: numbers only (not bools), infinities dropped."""
     now = int(time.time() * 1000)
-    items = [
+    return [
         Metric(k, float(v), now, step)
         for k, v in metrics.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isinf(v)
     ]
+
+
+def log_metric_items(c: MlflowClient, run_id: str, items: list[Metric], synchronous: bool = True) -> list[Any]:
+    """One ``log_batch`` per 1000 metrics. ``synchronous=False`` queues them on MLflow's background
+    logger and returns the pending operations (``.wait()`` each before relying on them)."""
+    pending = []
     for i in range(0, len(items), 1000):
-        c.log_batch(run_id, metrics=items[i : i + 1000])
+        op = c.log_batch(run_id, metrics=items[i : i + 1000], synchronous=synchronous)
+        if op is not None and not synchronous:
+            pending.append(op)
+    return pending
+
+
+def log_metrics(c: MlflowClient, run_id: str, metrics: Mapping[str, Any], step: int = 0) -> None:
+    log_metric_items(c, run_id, metric_items(metrics, step))
 
 
 def start_run(

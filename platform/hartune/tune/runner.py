@@ -235,12 +235,14 @@ class StageRun:
             grid = tuner.fit()
             self._close_lost_trials(grid, parent, f"{spec.name}.{stage.name}.{parent[:8]}")
             return self._finish(stage, grid, overlays, parent, step)
+        # reuse_actors: a worker process runs trial after trial (same resources) instead of importing
+        # torch, hartune and MLflow afresh for each; a trial's state lives in its call, not the process
         tuner = tune.Tuner(
             trainable,
             param_space=plan.param_space,
             tune_config=tune.TuneConfig(
                 search_alg=plan.search_alg, scheduler=plan.scheduler, num_samples=plan.num_samples,
-                max_concurrent_trials=spec.max_concurrent, reuse_actors=False,
+                max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=name, storage_path=str(storage),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,10 +50,11 @@ class TuneReporter:
     epochs are checkpointed at most every ``CHECKPOINT_EVERY_S`` seconds (the first epoch always): a
     resume then repeats at most that much training, and quick trials do not pay a write per epoch."""
 
-    def __init__(self, every_s: float = CHECKPOINT_EVERY_S) -> None:
+    def __init__(self, every_s: float = CHECKPOINT_EVERY_S, before_checkpoint: Callable[[], None] | None = None) -> None:
         import time
 
         self.every_s, self.last = every_s, time.monotonic() - every_s
+        self.before_checkpoint = before_checkpoint  # e.g. flush the tracker's queued metrics
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
         """A report without a checkpoint (a model fitted once, e.g. a random forest)."""
@@ -69,6 +72,8 @@ class TuneReporter:
             tune.report({**metrics, "epoch": epoch})
             return
         self.last = time.monotonic()
+        if self.before_checkpoint is not None:
+            self.before_checkpoint()
         with tempfile.TemporaryDirectory() as d:
             torch.save(snapshot(), Path(d) / STATE_FILE)
             tune.report({**metrics, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(d))
@@ -126,9 +131,10 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     tracker = TrialTracker.open(
         ctx.uri, ctx.experiment_id, ctx.stage_run, trial_id, name, params,
         {"hartune.stage": ctx.stage, "hartune.variant": str(config["variant"]), **ctx.tags},
+        every_s=ctx.spec.tracking.metrics_every_s,
     )
     try:
-        result = train(run_cfg, callbacks=[tracker, TuneReporter()], generators=CachedGenerators(ctx.generator_root),
+        result = train(run_cfg, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush)], generators=CachedGenerators(ctx.generator_root),
                        resume=resume_state())
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(result, Path(d))
@@ -141,4 +147,8 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
             )
     except Exception as e:
         tracker.fail(e)
+        raise
+    except BaseException:  # Tune stopping the trial (a scheduler's call): its queued metrics still land
+        with contextlib.suppress(Exception):
+            tracker.flush()
         raise
