@@ -10,13 +10,13 @@ import statistics
 
 import numpy as np
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from hartune.cli import main
 from hartune.report import Observation, ablation_table, paired_test
 from hartune.report.writers import ablation_csv, ablation_md
+from spec_runs import run_spec
 
 SEEDS = [0, 1, 2]
 VARIANTS = ["Small CNN", "Tiny CNN"]  # spec order; deliberately not alphabetical
@@ -45,14 +45,12 @@ METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "gmean", "
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory, ray_local):
     d = tmp_path_factory.mktemp("report")
+    rc, c = run_spec(d, SPEC, log_models="best")
+    assert rc == 0
     uri = f"sqlite:///{d}/mlflow.db"
-    spec = {**SPEC, "tracking": {"uri": uri, "log_models": "best"}, "storage": str(d / "ray")}
-    path = d / "rep.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    assert main(["run", str(path), "--quiet"]) == 0
     out = d / "out"
     assert main(["report", "rep", "--uri", uri, "--out", str(out)]) == 0
-    return MlflowClient(uri), uri, out, d
+    return c, uri, out, d
 
 
 def _runs(c: MlflowClient, stage: str):

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from mlflow.tracking import MlflowClient
 
-from hartune.cli import main
+from spec_runs import run_spec
 
 TINY = {"timesteps": 50, "epochs": 5, "batch_size": 64, "denoiser": {"width": 16, "channel_mult": [1, 2]},
         "sampling": {"sampler": "ddim", "ddim_steps": 5}}
@@ -36,11 +34,7 @@ SPEC = {
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, ray_local):
     d = tmp_path_factory.mktemp("blend")
-    spec = {**SPEC, "tracking": {"uri": f"sqlite:///{d}/mlflow.db"}, "storage": str(d / "ray")}
-    path = d / "tinyblend.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    rc = main(["run", str(path), "--quiet"])
-    c = MlflowClient(f"sqlite:///{d}/mlflow.db")
+    rc, c = run_spec(d, SPEC)
     exp = c.get_experiment_by_name("tinyblend")
     trials = {r.data.tags["hartune.variant"]: r for r in c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")}
     return rc, c, trials, d

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from hartune.cli import main
+from spec_runs import run_spec
 
 SPEC = {
     "name": "tinyloss",
@@ -70,11 +70,7 @@ KNOBS = ("loss.terms.label_smoothing.epsilon", "loss.terms.focal.gamma", "loss.t
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, ray_local):
     d = tmp_path_factory.mktemp("loss")
-    spec = {**SPEC, "tracking": {"uri": f"sqlite:///{d}/mlflow.db"}, "storage": str(d / "ray")}
-    path = d / "tinyloss.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    rc = main(["run", str(path), "--quiet"])
-    c = MlflowClient(f"sqlite:///{d}/mlflow.db")
+    rc, c = run_spec(d, SPEC)
     exp = c.get_experiment_by_name("tinyloss")
     runs = c.search_runs([exp.experiment_id], max_results=1000)
     return rc, c, runs

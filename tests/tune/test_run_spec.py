@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import optuna
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
-from hartune.cli import main
+from spec_runs import run_spec
 
 SPEC = {
     "name": "tiny",
@@ -51,12 +50,8 @@ SPEC = {
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, ray_local):
     d = tmp_path_factory.mktemp("run")
-    spec = {**SPEC, "tracking": {"uri": f"sqlite:///{d}/mlflow.db", "optuna_storage": f"sqlite:///{d}/optuna.db"},
-            "storage": str(d / "ray")}
-    path = d / "tiny.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    rc = main(["run", str(path), "--quiet"])
-    return rc, MlflowClient(f"sqlite:///{d}/mlflow.db"), d
+    rc, c = run_spec(d, SPEC, optuna_storage=f"sqlite:///{d}/optuna.db")
+    return rc, c, d
 
 
 def _tree(c: MlflowClient):

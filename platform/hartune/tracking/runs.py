@@ -72,15 +72,10 @@ def metric_items(metrics: Mapping[str, Any], step: int = 0) -> list[Metric]:
     ]
 
 
-def log_metric_items(c: MlflowClient, run_id: str, items: list[Metric], synchronous: bool = True) -> list[Any]:
-    """One ``log_batch`` per 1000 metrics. ``synchronous=False`` queues them on MLflow's background
-    logger and returns the pending operations (``.wait()`` each before relying on them)."""
-    pending = []
+def log_metric_items(c: MlflowClient, run_id: str, items: list[Metric]) -> None:
+    """One ``log_batch`` per 1000 metrics (MLflow's limit), any mix of keys and steps."""
     for i in range(0, len(items), 1000):
-        op = c.log_batch(run_id, metrics=items[i : i + 1000], synchronous=synchronous)
-        if op is not None and not synchronous:
-            pending.append(op)
-    return pending
+        c.log_batch(run_id, metrics=items[i : i + 1000])
 
 
 def log_metrics(c: MlflowClient, run_id: str, metrics: Mapping[str, Any], step: int = 0) -> None:

@@ -18,36 +18,28 @@ from hartune.tracking.plots import confusion_figure, curves_figure
 from hartune.train import TrainResult
 from hartune.train.metrics import confusion, per_class_report
 
-WRITE_EVERY_S = 2.0  # per-epoch metrics are written at most this often (and before checkpoints, at the end)
-
 
 @dataclass
 class TrialTracker:
     """Logs one trial into its own MLflow run: per-epoch metrics as steps, then the test results.
 
-    Per-epoch metrics are buffered and written together at most every ``every_s`` seconds (spec key
-    ``tracking.metrics_every_s``, default ``WRITE_EVERY_S``; a live MLflow UI lags by that much): each write is a transaction that concurrent trials queue for
-    on a SQLite store, or a round trip to a server. With a tracking server (``http(s)://``) the writes
-    go through MLflow's asynchronous logger as well, so training never waits on the network. ``flush``
-    writes the buffer and waits for queued writes; it runs before every checkpoint (what a checkpoint
-    says was trained is in MLflow), when Tune stops the trial, and before the run is closed."""
+    Per-epoch metrics are buffered and written together at most every ``every_s`` seconds (the spec's
+    ``tracking.metrics_every_s``; a live MLflow UI lags by that much): each write is a transaction
+    that concurrent trials queue for on a SQLite store, or a round trip to a server. ``flush`` writes
+    the buffer; it runs before every checkpoint (what a checkpoint says was trained is in MLflow), when
+    Tune stops the trial, when it fails and before the run is closed."""
 
     uri: str
     run_id: str
     client: Any  # one MlflowClient for the trial's life, not one per epoch
-    every_s: float = WRITE_EVERY_S
+    every_s: float
     buffered: list[Any] = field(default_factory=list)
-    pending: list[Any] = field(default_factory=list)
     last_write: float = field(default_factory=time.monotonic)
-
-    @property
-    def asynchronous(self) -> bool:
-        return self.uri.startswith(("http://", "https://"))
 
     @classmethod
     def open(
         cls, uri: str, experiment_id: str, stage_run: str, trial_id: str, name: str,
-        params: dict[str, Any], tags: dict[str, str], every_s: float = WRITE_EVERY_S,
+        params: dict[str, Any], tags: dict[str, str], every_s: float,
     ) -> TrialTracker:
         c = runs.client(uri)
         run_id = runs.trial_run(c, experiment_id, stage_run, trial_id, name, tags)
@@ -57,19 +49,13 @@ class TrialTracker:
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
         self.buffered += runs.metric_items(metrics, step=epoch)
         if time.monotonic() - self.last_write >= self.every_s:
-            self.write()
-
-    def write(self) -> None:
-        items, self.buffered, self.last_write = self.buffered, [], time.monotonic()
-        if items:
-            self.pending += runs.log_metric_items(self.client, self.run_id, items, synchronous=not self.asynchronous)
+            self.flush()
 
     def flush(self) -> None:
-        """Write every buffered per-epoch metric and wait for queued writes; re-raises a failed one."""
-        self.write()
-        pending, self.pending = self.pending, []
-        for op in pending:
-            op.wait()
+        """Write every buffered per-epoch metric (each once)."""
+        items, self.buffered, self.last_write = self.buffered, [], time.monotonic()
+        if items:
+            runs.log_metric_items(self.client, self.run_id, items)
 
     def finish(self, result: TrainResult, spec_text: str, log_model: bool) -> dict[str, float]:
         """Log test metrics and artifacts; returns the flat final metrics (also reported to Tune)."""

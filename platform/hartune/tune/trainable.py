@@ -54,7 +54,7 @@ class TuneReporter:
         import time
 
         self.every_s, self.last = every_s, time.monotonic() - every_s
-        self.before_checkpoint = before_checkpoint  # e.g. flush the tracker's queued metrics
+        self.before_checkpoint = before_checkpoint  # e.g. write the tracker's buffered metrics
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
         """A report without a checkpoint (a model fitted once, e.g. a random forest)."""
@@ -148,7 +148,7 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     except Exception as e:
         tracker.fail(e)
         raise
-    except BaseException:  # Tune stopping the trial (a scheduler's call): its queued metrics still land
+    except BaseException:  # Tune stopping the trial (a scheduler's call): its buffered metrics still land
         with contextlib.suppress(Exception):
             tracker.flush()
         raise
