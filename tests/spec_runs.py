@@ -1,5 +1,6 @@
-"""Run a spec through the real CLI in a folder of its own: a fresh MLflow SQLite store and Ray storage
-there (import by name: ``from spec_runs import run_spec``)."""
+"""Specs for tests: the shipped watch data as a dataset entry, and a spec run through the real CLI in a
+folder of its own, with a fresh MLflow SQLite store and Ray storage there (import by name:
+``from spec_runs import run_spec, watch_entry``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from hartune.cli import main
+
+
+def watch_entry(epochs: int, stride: int = 200, imbalance: float | None = None, **train: Any) -> dict[str, Any]:
+    """The shipped smartwatch data as a spec's dataset entry: 2-s windows (100 samples at 50 Hz) every
+    ``stride`` samples, subjects 1 and 2 for test and 3 for validation, batches of 64; ``imbalance``
+    induces that largest/smallest class ratio on the training split."""
+    entry: dict[str, Any] = {
+        "dataset": {"name": "watch"},
+        "window": {"length": 100, "stride": stride},
+        "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
+        "train": {"epochs": epochs, "batch_size": 64, **train},
+    }
+    if imbalance is not None:
+        entry["imbalance"] = {"ratio": imbalance}
+    return entry
 
 
 def run_spec(folder: Path, spec: dict[str, Any], **tracking: Any) -> tuple[int, MlflowClient]:

@@ -115,12 +115,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_plan(spec, base_dir) -> None:  # noqa: ANN001
+def print_plan(spec) -> None:  # noqa: ANN001
     for st in spec.stages:
-        n = st.trial_count(spec, base_dir)
+        n = st.trial_count(spec)
         src = f" from {st.from_stage}" if st.from_stage else ""
         print(f"stage {st.name} ({st.kind}{src}): {n} trials, metric {st.metric} ({st.mode})")
-        for line in st.describe(spec, base_dir):
+        for line in st.describe(spec):
             print(f"  {line}")
 
 
@@ -134,8 +134,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.stage:
         spec = spec.model_copy(update={"stages": [s for s in spec.stages if s.name == args.stage or s.name in spec.upstream(args.stage)]})
     if args.dry_run:
-        print_plan(spec, path.parent)
-        print(f"total: {sum(s.trial_count(spec, path.parent) for s in spec.stages)} trials")
+        print_plan(spec)
+        print(f"total: {sum(s.trial_count(spec) for s in spec.stages)} trials")
         return 0
     t0 = time.perf_counter()
     summary = SpecRunner(spec, path, digest, uri, quiet=args.quiet).run(address=args.address, resume=args.resume)
@@ -155,18 +155,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     uri = resolve_uri(args.uri)
     c = R.client(uri)
-    for exp in c.search_experiments():
-        parents = c.search_runs([exp.experiment_id], f"tags.`{R.LEVEL_TAG}` = 'run'", order_by=["start_time DESC"])
-        if not parents:
-            continue
-        print(f"{exp.name}  ({len(parents)} runs)")
+    for name in R.experiments_with_runs(c):
+        tree = R.RunTree(c, name)
+        parents = tree.parents()
+        print(f"{name}  ({len(parents)} runs)")
         for p in parents[: args.last]:
-            print(f"  run {p.info.run_id[:8]}  {p.info.status:<8}  spec {p.data.tags.get('hartune.spec_hash', '')[:8]}")
-            stages = c.search_runs([exp.experiment_id], f"tags.`{R.PARENT}` = '{p.info.run_id}'", order_by=["start_time ASC"])
-            for st in stages:
-                best = {k: v for k, v in st.data.metrics.items() if k.startswith("best_")}
+            print(f"  run {p.run_id[:8]}  {p.status:<8}  spec {p.tags.get(R.SPEC_HASH_TAG, '')[:8]}")
+            for st in tree.stages(p):
+                best = {k: v for k, v in st.metrics.items() if k.startswith("best_")}
                 shown = ", ".join(f"{k.removeprefix('best_')} {v:.4f}" for k, v in best.items()) or "-"
-                print(f"    stage {st.info.run_name:<16} best {st.data.tags.get('hartune.best', '-')}: {shown}")
+                print(f"    stage {st.name:<16} best {st.tags.get(R.BEST_TAG, '-')}: {shown}")
     return 0
 
 

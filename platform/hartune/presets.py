@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hartune.overlays import deep_merge
 from hartune.registry import Registry
 
 PRESETS: Registry[dict[str, Any]] = Registry("dataset preset")
@@ -37,8 +38,6 @@ PRESETS.register("opportunity")({
 
 def expand(entry: Any) -> Any:
     """A dataset entry with its ``preset`` (if any) merged under the keys it gives itself."""
-    from hartune.spec import deep_merge
-
     if not isinstance(entry, dict) or "preset" not in entry:
         return entry
     rest = {k: v for k, v in entry.items() if k != "preset"}

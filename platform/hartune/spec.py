@@ -8,22 +8,25 @@ Every error is one line: ``FILE: key.path=value: what is accepted``.
 
 from __future__ import annotations
 
-import copy
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from hartune.data import DataConfig, DataError, prepare
+from hartune.overlays import deep_merge
+from hartune.presets import PRESETS, expand
 from hartune.registry import ConfigError, UnknownNameError, validate_config
 from hartune.train import ModelSpec, RunConfig, TrainConfig
-from hartune.tune import blend, loss_stages  # noqa: F401  (register the blend and loss-search stage kinds)
+from hartune.tune.space import load_space
 from hartune.tune.stages import STAGES, StageConfig
 
-AnyStage = STAGES.union("kind")  # every stage kind, registered by the imports above
+AnyStage = STAGES.union("kind")  # every stage kind (importing hartune.tune.stages registers them)
+M = TypeVar("M", bound=BaseModel)
 
 
 class SpecError(ValueError):
@@ -73,6 +76,10 @@ class Spec(Strict):
     # Ray Tune's experiment folder (checkpoints, resume state). A cluster needs shared storage here.
     storage: str = ".hartune/ray"
     stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
+    # The spec file's folder (search-space files are read relative to it) and the spaces read so far:
+    # each file is validated once, however many stage methods ask for it.
+    _folder: Path = PrivateAttr(default_factory=Path.cwd)
+    _spaces: dict[tuple[str, str, str], Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -89,8 +96,6 @@ class Spec(Strict):
     @classmethod
     def _presets(cls, data: Any) -> Any:
         """``datasets: {pamap2: {preset: pamap2}}``: the paper's settings (``hartune.presets``)."""
-        from hartune.presets import PRESETS, expand
-
         if isinstance(data, Mapping) and isinstance(data.get("datasets"), Mapping):
             for key, entry in data["datasets"].items():
                 if isinstance(entry, Mapping) and "preset" in entry and entry["preset"] not in PRESETS:
@@ -122,6 +127,21 @@ class Spec(Strict):
     # -- trial configs ---------------------------------------------------------------------------
     def experiment(self) -> str:
         return self.tracking.experiment or self.name
+
+    def at(self, folder: Path) -> Spec:
+        """The spec read from a file in ``folder`` (where its relative search-space paths point)."""
+        self._folder = Path(folder)
+        return self
+
+    def space(self, source: str | Mapping[str, Any], model: type[M], prefix: str = "space") -> M:
+        """A search-space file or inline mapping validated into ``model``, once per spec. A file path is
+        read from the working directory if it is there, else from the spec's folder."""
+        text = source if isinstance(source, str) else json.dumps(source, sort_keys=True, default=str)
+        key = (model.__name__, prefix, text)
+        if key not in self._spaces:
+            folder = Path.cwd() if isinstance(source, str) and (Path.cwd() / source).exists() else self._folder
+            self._spaces[key] = load_space(source, folder, prefix, model)
+        return self._spaces[key]
 
     def stage(self, name: str) -> StageConfig:
         for st in self.stages:
@@ -178,32 +198,6 @@ class Spec(Strict):
             raise ConfigError(f"{where}: {e}") from None
 
 
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` wins; nested mappings merge. A changed ``name`` (model, loss) replaces the mapping."""
-    out = copy.deepcopy(dict(base))
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            if "name" in v and v["name"] != out[k].get("name"):
-                out[k] = copy.deepcopy(dict(v))
-            else:
-                out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def unflatten(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``{'train.lr': 1e-3}`` -> ``{'train': {'lr': 1e-3}}``."""
-    out: dict[str, Any] = {}
-    for key, v in params.items():
-        node = out
-        *heads, last = key.split(".")
-        for h in heads:
-            node = node.setdefault(h, {})
-        node[last] = v
-    return out
-
-
 def read_yaml(path: Path) -> Any:
     try:
         with open(path) as f:
@@ -225,7 +219,7 @@ def load_spec(path: str | Path) -> tuple[Spec, str]:
         spec = validate_config(Spec, raw)
     except (ConfigError, UnknownNameError) as e:
         raise SpecError(f"{path}: {e}") from None
-    return spec, hashlib.sha256(path.read_bytes()).hexdigest()
+    return spec.at(path.parent), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check_spec(spec: Spec, spec_path: Path, gpus_available: float, prepare_data: bool = True) -> int:
@@ -248,11 +242,11 @@ def check_spec(spec: Spec, spec_path: Path, gpus_available: float, prepare_data:
             )
         total, data_cfgs = 0, {}
         for i, st in enumerate(spec.stages):
-            for key, run in st.candidate_runs(spec, i, spec_path.parent):
+            for key, run in st.candidate_runs(spec, i):
                 data_cfgs.setdefault(run.data.model_dump_json(), (run.data, f"datasets.{key}"))
                 if run.transfer is not None:  # the pretraining data must prepare too
                     data_cfgs.setdefault(run.transfer.pretrain.model_dump_json(), (run.transfer.pretrain, f"stages[{i}] transfer.pretrain"))
-            total += st.trial_count(spec, spec_path.parent)
+            total += st.trial_count(spec)
         for data, data_where in data_cfgs.values() if prepare_data else ():
             try:
                 prepare(data)

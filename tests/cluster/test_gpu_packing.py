@@ -14,14 +14,14 @@ import yaml
 from cluster_helpers import ray_cluster
 from mlflow.tracking import MlflowClient
 
+from spec_runs import watch_entry
+
 pytestmark = pytest.mark.timeout(600)
 
 SPEC = {
     "seeds": [0],
     "max_concurrent": 4,
-    "datasets": {"watch": {"window": {"length": 100, "stride": 200},
-                           "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
-                           "train": {"epochs": 16, "batch_size": 64}}},
+    "datasets": {"watch": watch_entry(epochs=16)},
     "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 32}},
     "stages": [{"name": "grid", "kind": "grid",
                 "variants": {k: {"model": "cnn", "train": {"lr": lr}} for k, lr in zip("ABCD", (1e-3, 2e-3, 3e-3, 4e-3))}}],

@@ -24,6 +24,7 @@ from cluster_helpers import alive_nodes, ray_cluster
 
 from hartune.cli import main
 from live_servers import free_port, mlflow_server
+from spec_runs import watch_entry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 
@@ -73,8 +74,7 @@ def _spec(d: Path, uri: str, **resources: float) -> Path:
         "resources": {"cpu": 2, **resources},  # 2 CPUs: only the worker node can hold a trial
         "tracking": {"uri": uri},
         "storage": str(d / "ray"),  # every node of this cluster sees this disk
-        "datasets": {"watch": {"window": {"length": 100, "stride": 200}, "train": {"epochs": 1},
-                               "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]}}},
+        "datasets": {"watch": watch_entry(epochs=1)},
         "models": {"cnn": {"name": "cnn", "channels": [16, 16]}},
         "stages": [{"name": "grid", "kind": "grid",
                     "variants": {"A": {"model": "cnn"}, "B": {"model": "cnn", "train": {"lr": 0.003}}}}],

@@ -16,7 +16,7 @@ from scipy import stats
 from hartune.cli import main
 from hartune.report import Observation, ablation_table, paired_test
 from hartune.report.writers import ablation_csv, ablation_md
-from spec_runs import run_spec
+from spec_runs import run_spec, watch_entry
 
 SEEDS = [0, 1, 2]
 VARIANTS = ["Small CNN", "Tiny CNN"]  # spec order; deliberately not alphabetical
@@ -25,12 +25,7 @@ SPEC = {
     "seeds": SEEDS,
     "max_concurrent": 2,
     "datasets": {
-        "watch": {
-            "dataset": {"name": "watch"},
-            "window": {"length": 100, "stride": 200},
-            "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
-            "train": {"epochs": 2, "batch_size": 64, "lr": 0.003},
-        }
+        "watch": watch_entry(epochs=2, lr=0.003)
     },
     "models": {"small": {"name": "cnn", "channels": [16, 16]}, "tiny": {"name": "cnn", "channels": [8, 8]}},
     "stages": [

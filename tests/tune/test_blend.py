@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spec_runs import run_spec
+from spec_runs import run_spec, watch_entry
 
 TINY = {"timesteps": 50, "epochs": 5, "batch_size": 64, "denoiser": {"width": 16, "channel_mult": [1, 2]},
         "sampling": {"sampler": "ddim", "ddim_steps": 5}}
@@ -19,9 +19,7 @@ SPEC = {
     "name": "tinyblend",
     "seeds": [0],
     "max_concurrent": 2,
-    "datasets": {"watch": {"window": {"length": 100, "stride": 200},
-                           "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
-                           "imbalance": {"ratio": 5}, "train": {"epochs": 2, "batch_size": 64}}},
+    "datasets": {"watch": watch_entry(epochs=2, imbalance=5)},
     "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 32}},
     "stages": [
         {"name": "model", "kind": "grid", "variants": {"CNN": {"model": "cnn"}}},

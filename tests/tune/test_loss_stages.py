@@ -12,20 +12,14 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from spec_runs import run_spec
+from spec_runs import run_spec, watch_entry
 
 SPEC = {
     "name": "tinyloss",
     "seeds": [0],
     "max_concurrent": 2,
     "datasets": {
-        "watch": {
-            "dataset": {"name": "watch"},
-            "window": {"length": 100, "stride": 200},
-            "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
-            "imbalance": {"ratio": 5},
-            "train": {"epochs": 2, "batch_size": 64, "lr": 0.003},
-        }
+        "watch": watch_entry(epochs=2, imbalance=5, lr=0.003)
     },
     "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 32}},
     "stages": [

@@ -1,8 +1,8 @@
 """Pareto front bookkeeping on hand-made outcomes (maximise accuracy, minimise latency)."""
 
+from hartune.tune.outcomes import TrialOutcome
 from hartune.tune.pareto import dominates, pareto_rows
 from hartune.tune.search import FINAL
-from hartune.tune.stages import TrialOutcome
 
 
 def outcome(tid: str, acc: float, lat: float, status: str = "finished") -> TrialOutcome:

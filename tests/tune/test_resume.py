@@ -18,14 +18,14 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from spec_runs import watch_entry
+
 EPOCHS = 12
 SPEC = {
     "name": "resumable",
     "seeds": [0],
     "max_concurrent": 1,  # one trial at a time: a clean "finished / mid-training / not started" cut
-    "datasets": {"watch": {"window": {"length": 100, "stride": 100},
-                           "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
-                           "train": {"epochs": EPOCHS, "batch_size": 64, "lr": 0.003}}},
+    "datasets": {"watch": watch_entry(epochs=EPOCHS, stride=100, lr=0.003)},
     "models": {"cnn": {"name": "cnn", "channels": [32, 32], "hidden": 32}},
     "stages": [
         {"name": "grid", "kind": "grid", "variants": {"A": {"model": "cnn"}, "B": {"model": "cnn", "train": {"lr": 0.001}}}},

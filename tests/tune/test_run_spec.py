@@ -7,20 +7,14 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from spec_runs import run_spec
+from spec_runs import run_spec, watch_entry
 
 SPEC = {
     "name": "tiny",
     "seeds": [0],
     "max_concurrent": 2,
     "datasets": {
-        "watch": {
-            "dataset": {"name": "watch"},
-            "window": {"length": 100, "stride": 200},
-            "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
-            "imbalance": {"ratio": 5},
-            "train": {"epochs": 3, "batch_size": 64, "lr": 0.003},
-        }
+        "watch": watch_entry(epochs=3, imbalance=5, lr=0.003)
     },
     "models": {"cnn": {"name": "cnn"}, "backbone": {"name": "usad_backbone", "widths": [32, 32]}},
     "stages": [

@@ -213,7 +213,7 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 def test_shipped_spaces_load() -> None:
     """Plain spaces convert identically for Ray and Optuna; loss-family files (``loss_independent``,
     ``loss_interleaved``) hold one such space per family under ``range``."""
-    from hartune.tune.loss_stages import LossSpaces
+    from hartune.tune.stages import LossSpaces
 
     root = Path(__file__).resolve().parents[2]
     files = sorted((root / "search_spaces").glob("*.yaml"))

@@ -1,8 +1,8 @@
 """``hartune report``: one folder per stage with the Table 2-style ablation table, search reports and
 per-model figures, also logged as artifacts of the stage's run (``report/``).
 
-Reads the run tree through :class:`~hartune.report.store.RunStore`; the tables and figures come from the
-pure modules beside this one. Every file is written in ``md``, ``csv``, ``tex`` and ``html`` where it is
+Reads the run tree through :class:`~hartune.tracking.runs.RunTree` (the reader ``promote`` and ``ls`` use
+too); the tables and figures come from the pure modules beside this one. Every file is written in ``md``, ``csv``, ``tex`` and ``html`` where it is
 a table; ``--format`` picks what is printed.
 """
 
@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from hartune.report import search as S
-from hartune.report.store import RunRef, RunStore, TrialRecord
 from hartune.report.table import TABLE2_METRICS, AblationTable, Observation, ablation_table
 from hartune.report.writers import ABLATION_WRITERS, FORMATS, ROWS_WRITERS, rows_md
-from hartune.tracking.runs import param_key
+from hartune.tracking.runs import RunRef, RunTree, TrialRecord, param_key
 
 DEPLOY_COLUMNS = {  # Table 5 (deploy_* metric -> column)
     "deploy_num_parameters": "params", "deploy_size_on_disk_bytes": "size (bytes)",
@@ -31,7 +30,6 @@ DEPLOY_COLUMNS = {  # Table 5 (deploy_* metric -> column)
     "deploy_latency_p95_ms": "latency p95 (ms)", "deploy_time_100_windows_ms": "100 windows (ms)",
     "deploy_threads": "threads", "deploy_realtime_pass": "real-time pass",
 }
-STAGE_TABLES = ("trajectory.csv", "independent.csv", "blend.csv", "pareto.csv")
 
 
 @dataclass
@@ -115,7 +113,7 @@ def csv_rows(text: str) -> list[dict[str, str]]:
 
 
 class Reporter:
-    def __init__(self, store: RunStore, out_root: Path, tsne: bool = True) -> None:
+    def __init__(self, store: RunTree, out_root: Path, tsne: bool = True) -> None:
         self.store, self.out_root, self.tsne = store, out_root, tsne
         self._models: dict[str, str] | None = None
 
@@ -125,31 +123,17 @@ class Reporter:
         return self._models
 
     # -- entry --------------------------------------------------------------------------------------
-    def stages(self, parent: RunRef, only: str | None = None) -> list[RunRef]:
-        from hartune.registry import UnknownNameError
-
-        stages = [r for r in self.store.children(parent.run_id) if r.level == "stage"]
-        if only is None:
-            return stages
-        picked = [s for s in stages if s.name == only]
-        if not picked:
-            raise UnknownNameError("stage", only, [s.name for s in stages])
-        return picked
-
     def stage(self, parent: RunRef, st: RunRef, spec: dict[str, Any] | None) -> StageReport:
-        kind = st.tags.get("hartune.stage_kind") or st.params.get("stage.kind", "?")
         folder = Folder(self.out_root / safe_name(st.name))
-        rep = StageReport(st.name, kind, st.run_id, folder.root, {})
+        rep = StageReport(st.name, st.kind, st.run_id, folder.root, {})
         metric, mode = stage_metric(st.params)
-        steps = [r for r in self.store.children(st.run_id) if r.level == "step"]
-        groups = [(s.name, s) for s in steps] or [("", st)]
         everything: list[TrialRecord] = []
-        sections: list[str] = [f"# Report: stage {st.name} ({kind}) of run {parent.run_id[:8]}", ""]
-        for name, run in groups:
+        sections: list[str] = [f"# Report: stage {st.name} ({st.kind}) of run {parent.run_id[:8]}", ""]
+        for name, run in self.store.trial_groups(st):
             trials = self.store.trials(run.run_id)
             everything += trials
             prefix = f"{safe_name(name)}/" if name else ""
-            if any(k.startswith("space.") for t in trials for k in t.params):
+            if run.trials_kind == "search":
                 sections.append(self.search_section(folder, prefix, name or st.name, run, trials, metric, mode, rep))
             else:
                 sections.append(self.grid_section(folder, prefix, name or st.name, run, trials, spec, rep))
@@ -219,10 +203,10 @@ class Reporter:
 
     # -- stage-level tables logged by the stage itself ---------------------------------------------------
     def stage_tables(self, folder: Folder, st: RunRef) -> str:
+        """The tables the stage logged (its kind declares them; the stage run records which it wrote)."""
         out = []
-        names = set(self.store.artifacts(st.run_id))
-        for name in STAGE_TABLES:
-            if name in names:
+        for name in st.artifacts:
+            if name.endswith(".csv"):
                 rows = csv_rows(self.store.text(st.run_id, name) or "")
                 folder.rows(name.removesuffix(".csv"), rows, name)
                 out.append(rows_md(rows, f"{name.removesuffix('.csv')} (logged by the stage)"))
@@ -343,11 +327,11 @@ def report(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     mlflow.set_tracking_uri(uri)  # models:/ URIs resolve against this store
-    store = RunStore(uri, experiment)
+    store = RunTree.of(uri, experiment)
     parent = store.parent(run_id)
     root = Path(out) if out else Path("reports") / experiment / parent.run_id[:8]
     reporter = Reporter(store, root, tsne=tsne)
-    stages = reporter.stages(parent, stage)
+    stages = store.stages(parent, stage)
     if not stages:
         raise ConfigError(f"run {parent.run_id[:8]} of {experiment!r} has no stage run")
     spec = store.spec(parent)

@@ -32,7 +32,7 @@ def data_config(params: Mapping[str, str]):  # -> DataConfig
     """The trial's ``DataConfig`` back from its flattened ``data.*`` params (``None`` = the default)."""
     from hartune.data import DataConfig
     from hartune.registry import validate_config
-    from hartune.spec import unflatten
+    from hartune.overlays import unflatten
 
     flat = {k.removeprefix("data."): _value(v) for k, v in params.items() if k.startswith("data.")}
     return validate_config(DataConfig, unflatten({k: v for k, v in flat.items() if v is not None}))
@@ -52,7 +52,7 @@ def with_features(loaded: torch.nn.Module, params: Mapping[str, str], d) -> torc
     only ``forward``) the ``Normalized`` model rebuilt from the trial's ``model.*`` params, with the
     logged weights and normalisation loaded strictly."""
     from hartune.models import create_normalized
-    from hartune.spec import unflatten
+    from hartune.overlays import unflatten
     from hartune.train import ModelSpec
 
     if hasattr(loaded, "features"):

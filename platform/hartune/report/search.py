@@ -15,7 +15,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import yaml
@@ -23,7 +23,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState
 
 from hartune.registry import ConfigError
-from hartune.report.store import TrialRecord
+
+if TYPE_CHECKING:
+    from hartune.tracking.runs import TrialRecord
 
 SPACE_FIELDS = ("type", "low", "high", "log", "step", "choices", "values")
 

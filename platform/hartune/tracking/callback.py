@@ -2,7 +2,7 @@
 
 A trial that finishes closes its own run (FINISHED). One that a scheduler stops early is killed
 mid-training, and one that crashes may die before it can write: this callback closes those runs as
-KILLED (tag ``hartune.status=stopped_early``) or FAILED with the error, creating the run if the trial
+KILLED (status tag ``stopped_early``) or FAILED with the error, creating the run if the trial
 died before making it, so every trial has exactly one run.
 """
 
@@ -24,8 +24,7 @@ class TrialStatusCallback(Callback):
         found = runs.find_trial_run(c, self.experiment_id, self.stage_run, trial.trial_id)
         if found:
             return found
-        name = "-".join(str(trial.config.get(k)) for k in ("variant", "dataset", "seed"))
-        run_id = runs.start_run(c, self.experiment_id, name, "trial", self.stage_run, {runs.TRIAL_TAG: trial.trial_id})
+        run_id = runs.start_run(c, self.experiment_id, runs.trial_name(trial.config), "trial", self.stage_run, {runs.TRIAL_TAG: trial.trial_id})
         runs.log_params(c, run_id, {"tune": dict(trial.config)})
         return run_id
 
@@ -33,17 +32,17 @@ class TrialStatusCallback(Callback):
         c = runs.client(self.uri)
         run_id = self._run(trial)
         if c.get_run(run_id).info.status == "RUNNING":
-            runs.set_tags(c, run_id, {"hartune.status": "stopped_early"})
+            runs.set_tags(c, run_id, {runs.STATUS_TAG: "stopped_early"})
             c.set_terminated(run_id, "KILLED")
         else:
-            runs.set_tags(c, run_id, {"hartune.status": "finished"})
+            runs.set_tags(c, run_id, {runs.STATUS_TAG: "finished"})
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         c = runs.client(self.uri)
         run_id = self._run(trial)
         err = str(getattr(trial, "error_msg", None) or "trial raised an error")
-        tags = {"hartune.status": "failed"}
-        if "hartune.error" not in c.get_run(run_id).data.tags:
-            tags["hartune.error"] = err.strip().splitlines()[-1] if err.strip() else err
+        tags = {runs.STATUS_TAG: "failed"}
+        if runs.ERROR_TAG not in c.get_run(run_id).data.tags:
+            tags[runs.ERROR_TAG] = err.strip().splitlines()[-1] if err.strip() else err
         runs.set_tags(c, run_id, tags)
         c.set_terminated(run_id, "FAILED")

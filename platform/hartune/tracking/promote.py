@@ -57,69 +57,23 @@ class Outcome:
     reason: str  # the refusal, or why a forced promotion needed --force ("" otherwise)
 
 
-def _all_pages(fetch: Any) -> list[Any]:
-    out, token = [], None
-    while True:
-        page = fetch(token)
-        out.extend(page)
-        token = page.token
-        if not token:
-            return out
-
-
-def experiment_id(c: MlflowClient, name: str) -> str:
-    exp = c.get_experiment_by_name(name)
-    if exp is None or exp.lifecycle_stage == "deleted":
-        known = sorted(e.name for e in c.search_experiments())
-        raise ConfigError(f"experiment {name!r} not found; experiments here: {', '.join(known) or 'none'}")
-    return exp.experiment_id
-
-
-def _parent_run(every: list[Run], exp_name: str, parent: str | None) -> Run:
-    parents = sorted((r for r in every if r.data.tags.get(runs.LEVEL_TAG) == "run"),
-                     key=lambda r: r.info.start_time, reverse=True)
-    if not parents:
-        raise ConfigError(f"experiment {exp_name!r} has no hartune run")
-    if parent is None:
-        return parents[0]
-    hits = [r for r in parents if r.info.run_id.startswith(parent)]
-    if len(hits) != 1:
-        ids = ", ".join(r.info.run_id[:8] for r in parents[:10])
-        raise ConfigError(f"--run {parent!r} matches {len(hits)} runs of {exp_name!r}; its runs (latest first): {ids}")
-    return hits[0]
-
-
-def _stage_of(run: Run, by_id: dict[str, Run]) -> Run | None:
-    """The stage run above a trial (through a step run, if any)."""
-    node: Run | None = run
-    while node is not None and node.data.tags.get(runs.LEVEL_TAG) != "stage":
-        node = by_id.get(node.data.tags.get(runs.PARENT, ""))
-    return node
-
-
 def find_candidate(c: MlflowClient, exp_name: str, metric: str, stage: str | None = None,
                    parent: str | None = None) -> Candidate:
     """The trial with a logged model and the best ``test_<metric>`` under one parent run."""
-    exp = experiment_id(c, exp_name)
-    every = _all_pages(lambda t: c.search_runs([exp], max_results=1000, page_token=t))
-    by_id = {r.info.run_id: r for r in every}
-    top = _parent_run(every, exp_name, parent)
-    stages = {r.info.run_name: r for r in every
-              if r.data.tags.get(runs.LEVEL_TAG) == "stage" and r.data.tags.get(runs.PARENT) == top.info.run_id}
+    tree = runs.RunTree(c, exp_name)
+    top = tree.parent(parent)
+    stages = {s.name: s for s in tree.stages(top)}
     if stage is not None and stage not in stages:
-        raise ConfigError(f"--stage {stage!r}: run {top.info.run_id[:8]} of {exp_name!r} has stages {', '.join(sorted(stages)) or 'none'}")
-    wanted = {s.info.run_id for n, s in stages.items() if stage is None or n == stage}
-    models = _all_pages(lambda t: c.search_logged_models([exp], page_token=t))
+        raise ConfigError(f"--stage {stage!r}: run {top.run_id[:8]} of {exp_name!r} has stages {', '.join(sorted(stages)) or 'none'}")
+    wanted = [s for n, s in stages.items() if stage is None or n == stage]
+    trials = {t.run_id: t for s in wanted for t in tree.stage_trials(s)}
     key = f"test_{metric}"
     found: list[Candidate] = []
-    for m in models:
-        run = by_id.get(m.source_run_id or "")
-        if m.name != TRIAL_MODEL or run is None or run.data.tags.get(runs.LEVEL_TAG) != "trial":
-            continue
-        st = _stage_of(run, by_id)
-        if st is not None and st.info.run_id in wanted and key in run.data.metrics:
-            found.append(Candidate(run, m.model_uri, key, float(run.data.metrics[key])))
-    where = f"run {top.info.run_id[:8]} of {exp_name!r}" + (f", stage {stage!r}" if stage else "")
+    for m in tree.logged_models():
+        t = trials.get(m.source_run_id or "")
+        if m.name == TRIAL_MODEL and t is not None and key in t.metrics:
+            found.append(Candidate(c.get_run(t.run_id), m.model_uri, key, float(t.metrics[key])))
+    where = f"run {top.run_id[:8]} of {exp_name!r}" + (f", stage {stage!r}" if stage else "")
     if not found:
         raise ConfigError(f"no trial with a logged model and {key} in {where} "
                           "(log_models: best keeps one per stage; pick another parent run with --run)")
@@ -224,12 +178,12 @@ def version_tags(cand: Candidate, data: dict[str, Any], forced: bool) -> dict[st
     t = cand.run.data.tags
     metrics = {k: f"{v:.6g}" for k, v in sorted(cand.run.data.metrics.items()) if k.startswith("test_")}
     return {
-        "hartune.data_fingerprint": str(data.get("fingerprint", t.get("hartune.data_fingerprint", ""))),
-        "hartune.spec_hash": t.get("hartune.spec_hash", ""),
+        runs.DATA_FINGERPRINT_TAG: str(data.get("fingerprint", t.get(runs.DATA_FINGERPRINT_TAG, ""))),
+        runs.SPEC_HASH_TAG: t.get(runs.SPEC_HASH_TAG, ""),
         "hartune.split": json.dumps(split_summary(cand, data), separators=(",", ":"))[:5000],
         "hartune.source_run_id": cand.run_id,
-        "hartune.variant": t.get("hartune.variant", ""),
-        "hartune.stage": t.get("hartune.stage", ""),
+        runs.VARIANT_TAG: t.get(runs.VARIANT_TAG, ""),
+        runs.STAGE_TAG: t.get(runs.STAGE_TAG, ""),
         "hartune.promoted_on": cand.metric,
         "hartune.forced": str(forced).lower(),
         **metrics,
@@ -252,9 +206,9 @@ def model_card(cand: Candidate, name: str, data: dict[str, Any], class_names: li
     counts = split.get("class_counts", {})
     metrics = sorted((k, v) for k, v in cand.run.data.metrics.items() if k.startswith("test_"))
     lines = [
-        f"# {name}: {p.get('model.name', '?')} ({t.get('hartune.variant', cand.run.info.run_name)})",
+        f"# {name}: {p.get('model.name', '?')} ({t.get(runs.VARIANT_TAG, cand.run.info.run_name)})",
         "",
-        f"Trial run `{cand.run_id}` (stage `{t.get('hartune.stage', '?')}`), promoted on {cand.metric} = {cand.value:.4f}.",
+        f"Trial run `{cand.run_id}` (stage `{t.get(runs.STAGE_TAG, '?')}`), promoted on {cand.metric} = {cand.value:.4f}.",
         "",
         "## Paper",
         PAPER,
@@ -272,7 +226,7 @@ def model_card(cand: Candidate, name: str, data: dict[str, Any], class_names: li
         f"- fingerprint (sha256 of the windows, labels and split): `{data.get('fingerprint', '?')}`",
         "",
         "## Split",
-        f"- kind: `{p.get('data.split.kind', '?')}`; leaky (windows of one subject on both sides): {t.get('hartune.leaky_split', '?')}",
+        f"- kind: `{p.get('data.split.kind', '?')}`; leaky (windows of one subject on both sides): {t.get(runs.LEAKY_SPLIT_TAG, '?')}",
         *[f"- {k}: {v}" for k, v in split.items() if k not in ("class_counts", "dataset")],
         *[f"- class counts, {part}: {c}" for part, c in counts.items()],
         "",
@@ -287,6 +241,6 @@ def model_card(cand: Candidate, name: str, data: dict[str, Any], class_names: li
         "```",
         "",
         "## Provenance",
-        f"- spec hash `{t.get('hartune.spec_hash', '?')}`, git commit `{t.get('hartune.git_commit', '?')}`",
+        f"- spec hash `{t.get(runs.SPEC_HASH_TAG, '?')}`, git commit `{t.get(runs.GIT_COMMIT_TAG, '?')}`",
     ]
     return "\n".join(lines) + "\n"

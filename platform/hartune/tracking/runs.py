@@ -1,8 +1,16 @@
-"""The MLflow run tree: one parent per ``hartune run``, one child per stage, one grandchild per trial.
+"""The MLflow run tree, its one owner: the tag names, the write side and the read side.
+
+One parent run per ``hartune run`` (level ``run``), one child per stage (``stage``), under a stage its
+trials (``trial``) or, for stages made of several Tune experiments (independent families, interleaved
+rounds), ``step`` runs holding the trials. Every run that holds trials records the kind of Tune
+experiment it ran (``hartune.trials_kind``: grid or search); a stage run records its kind, its result
+(best value, label, trial ids, trial counts, ``best_config.json``) and the tables it logged
+(``hartune.artifacts``), so readers never guess.
 
 All calls go through ``MlflowClient`` with explicit run ids: no global active run, so the Tune driver
 (threads) and trial processes never step on each other. A trial's run is keyed by its Tune trial id
 (tag ``hartune.trial_id``): a retry or a restored trial finds its run instead of creating a second one.
+``runner``, ``report``, ``promote`` and ``ls`` read the tree through :class:`RunTree`.
 """
 
 from __future__ import annotations
@@ -10,24 +18,56 @@ from __future__ import annotations
 import json
 import math
 import re
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
+from hartune.overlays import flatten
+from hartune.registry import ConfigError, UnknownNameError
+from hartune.tracking.store import redact
+
+# -- tag names -----------------------------------------------------------------------------------------
 PARENT = "mlflow.parentRunId"
+LEVEL_TAG = "hartune.level"  # run | stage | step | trial
 TRIAL_TAG = "hartune.trial_id"
-LEVEL_TAG = "hartune.level"  # run | stage | trial
+STAGE_TAG = "hartune.stage"  # a step's or trial's stage name
+STAGE_KIND_TAG = "hartune.stage_kind"  # on a stage run: grid, search, blend, independent, interleaved
+TRIALS_KIND_TAG = "hartune.trials_kind"  # on a run holding trials: the kind of its Tune experiment
+STEP_TAG = "hartune.step"
+VARIANT_TAG = "hartune.variant"
+SPEC_TAG = "hartune.spec"  # the spec's name
+SPEC_HASH_TAG = "hartune.spec_hash"
+GIT_COMMIT_TAG = "hartune.git_commit"
+BEST_TAG = "hartune.best"  # the best configuration's label
+BEST_TRIALS_TAG = "hartune.best_trials"
+BEST_RUN_TAG = "hartune.best_run_id"  # on a stage run: the trial run whose model was logged
+BEST_OF_STAGE_TAG = "hartune.best_of_stage"
+ARTIFACTS_TAG = "hartune.artifacts"  # on a stage run: the tables and figures the stage logged
+STATUS_TAG = "hartune.status"  # on a trial run: finished, stopped_early, failed, lost
+ERROR_TAG = "hartune.error"
+DATA_FINGERPRINT_TAG = "hartune.data_fingerprint"
+LEAKY_SPLIT_TAG = "hartune.leaky_split"
+PATIENCE_STOP_TAG = "hartune.stopped_early_by_patience"
+GENERATOR_KEY_TAG = "hartune.generator_key"
+GENERATOR_TRAINED_TAG = "hartune.generator_trained"
+BEST_CONFIG = "best_config.json"  # the best configuration's partial run config (stage and step runs)
+
 MAX_BATCH = 100  # MLflow's log_batch limit on params per call
 BAD_KEY_CHARS = re.compile(r"[^\w\-. :/]")
+COUNTS = ("finished", "stopped", "failed")
 
 
 def client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
+# -- write side ----------------------------------------------------------------------------------------
 def ensure_experiment(c: MlflowClient, name: str) -> str:
     exp = c.get_experiment_by_name(name)
     if exp is not None:
@@ -35,17 +75,6 @@ def ensure_experiment(c: MlflowClient, name: str) -> str:
             c.restore_experiment(exp.experiment_id)
         return exp.experiment_id
     return c.create_experiment(name)
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(flatten(v, f"{key}."))
-        else:
-            out[key] = v
-    return out
 
 
 def param_key(key: str) -> str:
@@ -82,6 +111,21 @@ def log_metrics(c: MlflowClient, run_id: str, metrics: Mapping[str, Any], step: 
     log_metric_items(c, run_id, metric_items(metrics, step))
 
 
+def set_tags(c: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None:
+    c.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+
+def log_json(c: MlflowClient, run_id: str, obj: Any, artifact_file: str) -> None:
+    c.log_text(run_id, json.dumps(obj, indent=2, default=str), artifact_file)
+
+
+def log_png(c: MlflowClient, run_id: str, fig: Any, artifact_file: str) -> None:
+    import matplotlib.pyplot as plt
+
+    c.log_figure(run_id, fig, artifact_file)
+    plt.close(fig)
+
+
 def start_run(
     c: MlflowClient, experiment_id: str, name: str, level: str, parent: str | None = None,
     tags: Mapping[str, str] | None = None,
@@ -90,6 +134,41 @@ def start_run(
     if parent:
         all_tags[PARENT] = parent
     return c.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
+
+
+def start_parent(c: MlflowClient, experiment_id: str, spec_name: str, spec_hash: str, commit: str) -> str:
+    """The parent run of one ``hartune run``."""
+    return start_run(c, experiment_id, spec_name, "run", tags=run_tags(spec_name, spec_hash, commit))
+
+
+def run_tags(spec_name: str, spec_hash: str, commit: str) -> dict[str, str]:
+    """The tags every run of one ``hartune run`` carries: which spec, which code."""
+    return {SPEC_HASH_TAG: spec_hash, GIT_COMMIT_TAG: commit, SPEC_TAG: spec_name}
+
+
+def stage_or_step(
+    c: MlflowClient, experiment_id: str, parent: str, name: str, level: str, tags: Mapping[str, str],
+    resume: bool,
+) -> tuple[str, bool]:
+    """The run of a stage (or a step of one) under ``parent``: found again on a resume, else created.
+    Returns its id and whether it had finished before."""
+    if resume:
+        found = find_child(c, experiment_id, parent, name, level)
+        if found is not None:
+            return found, c.get_run(found).info.status == "FINISHED"
+    return start_run(c, experiment_id, name, level, parent, tags), False
+
+
+def stage_tags(stage: str, kind: str) -> dict[str, str]:
+    return {STAGE_TAG: stage, STAGE_KIND_TAG: kind}
+
+
+def step_tags(stage: str, step: str) -> dict[str, str]:
+    return {STAGE_TAG: stage, STEP_TAG: step}
+
+
+def trial_tags(stage: str, variant: str) -> dict[str, str]:
+    return {STAGE_TAG: stage, VARIANT_TAG: variant}
 
 
 def find_child(c: MlflowClient, experiment_id: str, parent: str, name: str, level: str) -> str | None:
@@ -111,6 +190,11 @@ def find_trial_run(c: MlflowClient, experiment_id: str, stage_run: str, trial_id
     return runs[0].info.run_id if runs else None
 
 
+def trial_name(config: Mapping[str, Any]) -> str:
+    """A trial run's name from its Tune config: ``<variant>-<dataset>-s<seed>``."""
+    return f"{config.get('variant')}-{config.get('dataset')}-s{config.get('seed')}"
+
+
 def trial_run(
     c: MlflowClient, experiment_id: str, stage_run: str, trial_id: str, name: str, tags: Mapping[str, str]
 ) -> str:
@@ -122,16 +206,240 @@ def trial_run(
     return start_run(c, experiment_id, name, "trial", stage_run, {TRIAL_TAG: trial_id, **tags})
 
 
-def set_tags(c: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None:
-    c.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+def record_trials_kind(c: MlflowClient, run_id: str, kind: str) -> None:
+    """What kind of Tune experiment put trials under ``run_id`` (grid or search)."""
+    set_tags(c, run_id, {TRIALS_KIND_TAG: kind})
 
 
-def log_json(c: MlflowClient, run_id: str, obj: Any, artifact_file: str) -> None:
-    c.log_text(run_id, json.dumps(obj, indent=2, default=str), artifact_file)
+def record_result(
+    c: MlflowClient, run_id: str, metric: str, counts: Mapping[str, int], best: Any | None,
+    artifacts: Sequence[str] = (),
+) -> None:
+    """A stage's (or step's) outcome on its run: trial counts, and, if one finished, the best value
+    (``best_<metric>``), its label, its trial ids and its partial run config (``best_config.json``)."""
+    log_metrics(c, run_id, {f"trials_{k}": counts.get(k, 0) for k in COUNTS})
+    if artifacts:
+        set_tags(c, run_id, {ARTIFACTS_TAG: ",".join(artifacts)})
+    if best is not None:
+        log_metrics(c, run_id, {f"best_{metric}": best.value})
+        set_tags(c, run_id, {BEST_TAG: best.label, BEST_TRIALS_TAG: ",".join(best.trial_ids)})
+        log_json(c, run_id, best.overlay, BEST_CONFIG)
 
 
-def log_png(c: MlflowClient, run_id: str, fig: Any, artifact_file: str) -> None:
-    import matplotlib.pyplot as plt
+def mark_best_model(c: MlflowClient, stage_run: str, trial_run_id: str) -> None:
+    """The trial whose model was logged as the stage's best."""
+    set_tags(c, trial_run_id, {BEST_OF_STAGE_TAG: "true"})
+    set_tags(c, stage_run, {BEST_RUN_TAG: trial_run_id})
 
-    c.log_figure(run_id, fig, artifact_file)
-    plt.close(fig)
+
+# -- read side -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunRef:
+    """A parent, stage or step run: id, name, params, tags, metrics."""
+
+    run_id: str
+    name: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    start_time: int
+    status: str = "FINISHED"
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def level(self) -> str:
+        return self.tags.get(LEVEL_TAG, "")
+
+    @property
+    def parent_id(self) -> str:
+        return self.tags.get(PARENT, "")
+
+    @property
+    def kind(self) -> str:
+        """A stage run's kind (grid, search, blend, independent, interleaved)."""
+        return self.tags.get(STAGE_KIND_TAG, "?")
+
+    @property
+    def trials_kind(self) -> str:
+        """The kind of Tune experiment whose trials this run holds: grid or search."""
+        return self.tags.get(TRIALS_KIND_TAG, "grid")
+
+    @property
+    def artifacts(self) -> list[str]:
+        """The tables and figures this stage logged, as the stage kind declared them."""
+        return [a for a in self.tags.get(ARTIFACTS_TAG, "").split(",") if a]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    run_id: str
+    name: str
+    status: str  # MLflow status: FINISHED, KILLED (stopped early), FAILED
+    variant: str
+    dataset: str
+    seed: int
+    params: dict[str, str]
+    metrics: dict[str, float]
+    start_time: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "FINISHED" and any(k.startswith("test_") for k in self.metrics)
+
+    @property
+    def parent_id(self) -> str:
+        return self.tags.get(PARENT, "")
+
+    def test_metrics(self) -> dict[str, float]:
+        return {k.removeprefix("test_"): v for k, v in self.metrics.items() if k.startswith("test_")}
+
+
+def _ref(r: Run) -> RunRef:
+    return RunRef(r.info.run_id, r.info.run_name, dict(r.data.params), dict(r.data.tags), r.info.start_time,
+                  r.info.status, dict(r.data.metrics))
+
+
+def _trial(r: Run) -> TrialRecord:
+    p, t = dict(r.data.params), dict(r.data.tags)
+    seed = p.get("seed", p.get("tune.seed", "0"))
+    return TrialRecord(
+        r.info.run_id, r.info.run_name, r.info.status,
+        t.get(VARIANT_TAG) or p.get("variant") or p.get("tune.variant", "?"),
+        p.get("dataset_key") or p.get("tune.dataset", "?"), int(float(seed)) if seed not in ("None", "") else 0,
+        p, dict(r.data.metrics), r.info.start_time, t,
+    )
+
+
+def all_pages(fetch: Callable[[str | None], Any]) -> list[Any]:
+    """Every item of a paged MLflow search (``fetch(page_token)`` returns one page)."""
+    out, token = [], None
+    while True:
+        page = fetch(token)
+        out.extend(page)
+        token = page.token
+        if not token:
+            return out
+
+
+def experiments_with_runs(c: MlflowClient) -> list[str]:
+    """Names of the experiments that hold at least one hartune parent run."""
+    names = []
+    for exp in c.search_experiments():
+        if c.search_runs([exp.experiment_id], f"tags.`{LEVEL_TAG}` = 'run'", max_results=1):
+            names.append(exp.name)
+    return names
+
+
+class RunTree:
+    """The read side of one experiment's run tree (and artifact access to its runs)."""
+
+    def __init__(self, c: MlflowClient, experiment: str) -> None:
+        self.client = c
+        exp = c.get_experiment_by_name(experiment)
+        if exp is None or exp.lifecycle_stage == "deleted":
+            known = sorted(e.name for e in c.search_experiments())
+            raise ConfigError(f"experiment {experiment!r} not found in {redact(c.tracking_uri)}; "
+                              f"experiments here: {', '.join(known) or 'none'}")
+        self.experiment, self.experiment_id = experiment, exp.experiment_id
+
+    @classmethod
+    def of(cls, uri: str, experiment: str) -> RunTree:
+        return cls(client(uri), experiment)
+
+    def _search(self, filter_string: str = "") -> list[Run]:
+        return all_pages(lambda token: self.client.search_runs(
+            [self.experiment_id], filter_string, max_results=1000, order_by=["attributes.start_time ASC"],
+            page_token=token))
+
+    # -- parents, stages, steps, trials ----------------------------------------------------------------
+    def parents(self, spec_hash: str | None = None) -> list[RunRef]:
+        """The parent runs (one per ``hartune run``; of one spec text with ``spec_hash``), latest first."""
+        where = f"tags.`{LEVEL_TAG}` = 'run'" + (f" and tags.`{SPEC_HASH_TAG}` = '{spec_hash}'" if spec_hash else "")
+        return sorted(map(_ref, self._search(where)), key=lambda r: r.start_time, reverse=True)
+
+    def parent(self, prefix: str | None = None) -> RunRef:
+        """The parent run whose id starts with ``prefix`` (8 characters are enough), else the latest."""
+        parents = self.parents()
+        if not parents:
+            raise ConfigError(f"experiment {self.experiment!r} has no hartune run; run a spec with `hartune run` first")
+        if prefix is None:
+            return parents[0]
+        hits = [r for r in parents if r.run_id.startswith(prefix)]
+        if len(hits) != 1:
+            ids = ", ".join(r.run_id[:8] for r in parents[:10])
+            raise ConfigError(f"--run {prefix!r} matches {len(hits)} parent runs of {self.experiment!r}; "
+                              f"its parent runs (latest first): {ids}")
+        return hits[0]
+
+    def children(self, run_id: str, level: str | None = None) -> list[RunRef]:
+        """The runs directly under ``run_id`` (at ``level``), in start order."""
+        where = f"tags.`{PARENT}` = '{run_id}'" + (f" and tags.`{LEVEL_TAG}` = '{level}'" if level else "")
+        return [_ref(r) for r in self._search(where)]
+
+    def stages(self, parent: RunRef, only: str | None = None) -> list[RunRef]:
+        """The stage runs of a parent run (only the one named ``only``: an unknown name lists them)."""
+        stages = self.children(parent.run_id, "stage")
+        if only is None:
+            return stages
+        picked = [s for s in stages if s.name == only]
+        if not picked:
+            raise UnknownNameError("stage", only, [s.name for s in stages])
+        return picked
+
+    def trial_groups(self, stage: RunRef) -> list[tuple[str, RunRef]]:
+        """The runs holding a stage's trials: its steps (name, step run), or the stage run itself ("")."""
+        steps = self.children(stage.run_id, "step")
+        return [(s.name, s) for s in steps] or [("", stage)]
+
+    def trials(self, run_id: str) -> list[TrialRecord]:
+        """The trial runs directly under ``run_id`` (a stage or step run), in start order."""
+        return [_trial(r) for r in self._search(f"tags.`{PARENT}` = '{run_id}' and tags.`{LEVEL_TAG}` = 'trial'")]
+
+    def stage_trials(self, stage: RunRef) -> list[TrialRecord]:
+        """Every trial of a stage, through its steps if it has any."""
+        return [t for _, run in self.trial_groups(stage) for t in self.trials(run.run_id)]
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return [(m.step, m.value) for m in self.client.get_metric_history(run_id, key)]
+
+    # -- artifacts and models -------------------------------------------------------------------------
+    def artifacts(self, run_id: str) -> list[str]:
+        return [a.path for a in self.client.list_artifacts(run_id)]
+
+    def text(self, run_id: str, path: str) -> str | None:
+        """An artifact's text, or None if the run has no such artifact."""
+        folder = path.rsplit("/", 1)[0] if "/" in path else None
+        if path not in {a.path for a in self.client.list_artifacts(run_id, folder)}:
+            return None
+        with tempfile.TemporaryDirectory() as d:
+            return Path(self.client.download_artifacts(run_id, path, d)).read_text()
+
+    def json(self, run_id: str, path: str) -> Any:
+        text = self.text(run_id, path)
+        return json.loads(text) if text is not None else None
+
+    def spec(self, parent: RunRef) -> dict[str, Any] | None:
+        """The spec the parent run ran (its ``spec.yaml`` artifact), parsed; None if absent or unreadable."""
+        import yaml
+
+        text = self.text(parent.run_id, "spec.yaml")
+        try:
+            raw = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            return None
+        return raw if isinstance(raw, dict) else None
+
+    def best_config(self, run: RunRef) -> dict[str, Any] | None:
+        """The partial run config of a stage's (or step's) best, as the runner recorded it."""
+        return self.json(run.run_id, BEST_CONFIG)
+
+    def logged_models(self) -> list[Any]:
+        """Every logged model of the experiment (MLflow 3 ``LoggedModel``s)."""
+        return all_pages(lambda token: self.client.search_logged_models([self.experiment_id], page_token=token))
+
+    def model_uris(self) -> dict[str, str]:
+        """Source run id -> ``models:/<model id>`` of every logged model of the experiment."""
+        return {m.source_run_id: f"models:/{m.model_id}" for m in self.logged_models() if m.source_run_id}
+
+    def log_folder(self, run_id: str, folder: Path, artifact_path: str = "report") -> None:
+        self.client.log_artifacts(run_id, str(folder), artifact_path)

@@ -70,8 +70,8 @@ class TrialTracker:
         final.update(self.log_augmentation(result))
         runs.log_metrics(c, self.run_id, final, step=len(result.history))
         runs.set_tags(c, self.run_id, {
-            "hartune.data_fingerprint": d.fingerprint, "hartune.leaky_split": str(d.leaky_split).lower(),
-            "hartune.stopped_early_by_patience": str(result.stopped_early).lower(),
+            runs.DATA_FINGERPRINT_TAG: d.fingerprint, runs.LEAKY_SPLIT_TAG: str(d.leaky_split).lower(),
+            runs.PATIENCE_STOP_TAG: str(result.stopped_early).lower(),
         })
         pred = result.test_prob.argmax(1)
         cm = confusion(result.test_true, pred, d.num_classes)
@@ -96,8 +96,8 @@ class TrialTracker:
             return {}
         out = {"synthetic_windows": float(info["synthetic_windows"])}
         if info.get("key"):
-            runs.set_tags(self.client, self.run_id, {"hartune.generator_key": info["key"],
-                                                     "hartune.generator_trained": str(info["trained"]).lower()})
+            runs.set_tags(self.client, self.run_id, {runs.GENERATOR_KEY_TAG: info["key"],
+                                                     runs.GENERATOR_TRAINED_TAG: str(info["trained"]).lower()})
             runs.log_json(self.client, self.run_id, info.get("per_class", {}), "synthetic_per_class.json")
         if info.get("trained") and info.get("path"):
             folder = Path(str(info["path"]))
@@ -111,7 +111,7 @@ class TrialTracker:
         with contextlib.suppress(Exception):  # the error being recorded matters more than a lost metric
             self.flush()
         c = self.client
-        runs.set_tags(c, self.run_id, {"hartune.error": f"{type(error).__name__}: {error}"})
+        runs.set_tags(c, self.run_id, {runs.ERROR_TAG: f"{type(error).__name__}: {error}"})
         c.log_text(self.run_id, "".join(traceback.format_exception(error)), "error.txt")
         c.set_terminated(self.run_id, "FAILED")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hartune.tune.stages import TUNE_KEYS, TrialOutcome, final_value
+from hartune.tune.outcomes import TrialOutcome, final_value
 
 
 def dominates(a: Sequence[float], b: Sequence[float], modes: Sequence[str]) -> bool:
@@ -27,7 +27,6 @@ def pareto_rows(outcomes: list[TrialOutcome], metrics: Sequence[str], modes: Seq
     rows = []
     for o, values in done:
         front = not any(dominates(other, values, modes) for _, other in done if other is not values)
-        point = {k: v for k, v in o.config.items() if k not in TUNE_KEYS}
-        rows.append({"trial_id": o.trial_id, **point, **dict(zip(metrics, values)), "pareto": front})
+        rows.append({"trial_id": o.trial_id, **o.point(), **dict(zip(metrics, values)), "pareto": front})
     sign = 1.0 if modes[0] == "max" else -1.0
     return sorted(rows, key=lambda r: (not r["pareto"], -sign * r[metrics[0]]))

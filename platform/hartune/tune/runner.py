@@ -7,6 +7,7 @@ configuration and how many trials finished, stopped early or failed.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from collections import Counter
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hartune.overlays import deep_merge
 from hartune.registry import ConfigError
-from hartune.spec import Spec, deep_merge
+from hartune.spec import Spec
 from hartune.tracking import git_commit, redact, runs
+from hartune.tune.outcomes import Best, TrialOutcome
 from hartune.tune.search import FINAL
-from hartune.tune.stages import Best, StageConfig, TrialOutcome
+from hartune.tune.stages import StageConfig
 from hartune.tune.trainable import StageContext, run_trial
 
 
@@ -101,14 +104,13 @@ class SpecRunner:
         found again, not created twice."""
         spec = self.spec
         exp = runs.ensure_experiment(self.client, spec.experiment())
-        commit = git_commit(self.base_dir)
-        tags = {"hartune.spec_hash": self.spec_hash, "hartune.git_commit": commit, "hartune.spec": spec.name}
+        tags = runs.run_tags(spec.name, self.spec_hash, git_commit(self.base_dir))
         self.resume = resume
         if resume:
-            parent = self._resumable_parent(exp)
+            parent = self._resumable_parent()
             self.client.update_run(parent, status="RUNNING")
         else:
-            parent = runs.start_run(self.client, exp, f"{spec.name}", "run", tags=tags)
+            parent = runs.start_parent(self.client, exp, spec.name, self.spec_hash, tags[runs.GIT_COMMIT_TAG])
             self.client.log_text(parent, redact(self.spec_path.read_text()), "spec.yaml")
         init_ray(address, self.quiet)
         best: dict[str, Best] = {}
@@ -128,53 +130,46 @@ class SpecRunner:
             self.client.set_terminated(parent, status)
         return RunSummary(parent, exp, summaries)
 
-    def _resumable_parent(self, exp: str) -> str:
-        found = self.client.search_runs(
-            [exp], f"tags.`{runs.LEVEL_TAG}` = 'run' and tags.`hartune.spec_hash` = '{self.spec_hash}'",
-            order_by=["attributes.start_time DESC"], max_results=1,
-        )
+    def _resumable_parent(self) -> str:
+        found = runs.RunTree(self.client, self.spec.experiment()).parents(self.spec_hash)
         if not found:
             raise ConfigError(f"{self.spec_path}: --resume: no earlier run of this spec (hash {self.spec_hash[:12]}) "
                               f"in experiment {self.spec.experiment()!r}; run it without --resume")
-        if found[0].info.status == "FINISHED":
-            raise ConfigError(f"{self.spec_path}: --resume: its last run {found[0].info.run_id[:8]} finished; "
+        if found[0].status == "FINISHED":
+            raise ConfigError(f"{self.spec_path}: --resume: its last run {found[0].run_id[:8]} finished; "
                               "nothing to resume (run it again without --resume for a new run)")
-        return found[0].info.run_id
+        return found[0].run_id
 
     def _run_stage(self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]) -> StageSummary:
         spec = self.spec
         base = best[st.from_stage].overlay if st.from_stage and st.from_stage in best else {}
-        stage_run = runs.find_child(self.client, exp, parent, st.name, "stage") if self.resume else None
-        if stage_run is not None and self.client.get_run(stage_run).info.status == "FINISHED":
+        stage_run, done = runs.stage_or_step(self.client, exp, parent, st.name, "stage",
+                                             {**tags, **runs.stage_tags(st.name, st.kind)}, self.resume)
+        if done:
             return self._finished_stage(st, stage_run)
-        if stage_run is None:
-            stage_run = runs.start_run(self.client, exp, st.name, "stage", parent, {**tags, "hartune.stage_kind": st.kind})
         runs.log_params(self.client, stage_run, {"stage": st.model_dump(mode="json", exclude_none=True)})
         if base:
             runs.log_json(self.client, stage_run, base, "from_stage_best.json")
         driver = StageRun(self, st, exp, stage_run, tags)
         b = st.execute(driver, base)
         counts = dict(driver.counts)
-        runs.log_metrics(self.client, stage_run, {f"trials_{k}": v for k, v in counts.items()})
-        if b is not None:
-            runs.log_metrics(self.client, stage_run, {f"best_{st.primary_metric}": b.value})
-            runs.set_tags(self.client, stage_run, {"hartune.best": b.label, "hartune.best_trials": ",".join(b.trial_ids)})
-            runs.log_json(self.client, stage_run, b.overlay, "best_config.json")
-            if spec.tracking.log_models != "none":
-                self._log_best_models(st, driver, b, exp, stage_run)
+        runs.record_result(self.client, stage_run, st.primary_metric, counts, b, driver.logged)
+        if b is not None and spec.tracking.log_models != "none":
+            self._log_best_models(st, driver, b, exp, stage_run)
         self.client.set_terminated(stage_run, "FINISHED")
         return StageSummary(st.name, st.kind, stage_run, b, counts)
 
     def _finished_stage(self, st: StageConfig, stage_run: str) -> StageSummary:
         """A stage that finished before the interruption: its best and counts, read back from MLflow."""
         run = self.client.get_run(stage_run)
-        counts = {k: int(run.data.metrics.get(f"trials_{k}", 0)) for k in ("finished", "stopped", "failed")}
+        counts = {k: int(run.data.metrics.get(f"trials_{k}", 0)) for k in runs.COUNTS}
         value = run.data.metrics.get(f"best_{st.primary_metric}")
         if value is None:
             return StageSummary(st.name, st.kind, stage_run, None, counts)
-        overlay = json.loads(Path(self.client.download_artifacts(stage_run, "best_config.json")).read_text())
-        ids = [t for t in run.data.tags.get("hartune.best_trials", "").split(",") if t]
-        return StageSummary(st.name, st.kind, stage_run, Best(overlay, run.data.tags.get("hartune.best", ""), value, ids), counts)
+        overlay = json.loads(Path(self.client.download_artifacts(stage_run, runs.BEST_CONFIG)).read_text())
+        ids = [t for t in run.data.tags.get(runs.BEST_TRIALS_TAG, "").split(",") if t]
+        label = run.data.tags.get(runs.BEST_TAG, "")
+        return StageSummary(st.name, st.kind, stage_run, Best(overlay, label, value, ids), counts)
 
     def _log_best_models(self, st: StageConfig, driver: StageRun, b: Best, exp: str, stage_run: str) -> None:
         """The best trial of the stage gets its model logged (with ``all``, trials already did)."""
@@ -190,8 +185,7 @@ class SpecRunner:
             return
         with top.checkpoint.as_directory() as d:
             log_best_model(self.uri, run_id, Path(d))
-        runs.set_tags(self.client, run_id, {"hartune.best_of_stage": "true"})
-        runs.set_tags(self.client, stage_run, {"hartune.best_run_id": run_id})
+        runs.mark_best_model(self.client, stage_run, run_id)
 
 
 class StageRun:
@@ -200,9 +194,10 @@ class StageRun:
 
     def __init__(self, runner: SpecRunner, st: StageConfig, exp: str, stage_run: str, tags: dict[str, str]) -> None:
         self.runner, self.st, self.exp, self.stage_run, self.tags = runner, st, exp, stage_run, tags
-        self.spec, self.base_dir, self.client = runner.spec, runner.base_dir, runner.client
-        self.counts: Counter[str] = Counter({"finished": 0, "stopped": 0, "failed": 0})
+        self.spec, self.client = runner.spec, runner.client
+        self.counts: Counter[str] = Counter(dict.fromkeys(runs.COUNTS, 0))
         self.results: dict[str, tuple[Any, str]] = {}  # trial id -> (Tune result, MLflow parent run)
+        self.logged: list[str] = []  # the stage run's own artifacts, in the order logged
 
     def tune(self, stage: StageConfig, start: Mapping[str, Any], step: str | None = None) -> tuple[Best | None, list[TrialOutcome]]:
         from ray import tune
@@ -212,28 +207,31 @@ class StageRun:
         spec, c = self.spec, self.client
         parent, step_tags = self.stage_run, {}
         if step is not None:
-            step_tags = {"hartune.step": step}
-            found = runs.find_child(c, self.exp, self.stage_run, step, "step") if self.runner.resume else None
-            parent = found or runs.start_run(c, self.exp, step, "step", self.stage_run, {**self.tags, "hartune.stage": self.st.name, **step_tags})
+            step_tags = {runs.STEP_TAG: step}
+            parent, _ = runs.stage_or_step(c, self.exp, self.stage_run, step, "step",
+                                           {**self.tags, **runs.step_tags(self.st.name, step)}, self.runner.resume)
             runs.log_params(c, parent, {"stage": stage.model_dump(mode="json", exclude_none=True)})
-        overlays = {k: deep_merge(start, v) for k, v in stage.overlays(self.base_dir).items()}
-        # one study per stage (or round) run: a resume finds it again, a new run starts a fresh one
-        plan = stage.tune_plan(spec, self.base_dir, optuna_storage(spec), f"{spec.name}.{stage.name}.{parent[:8]}")
+        runs.record_trials_kind(c, parent, stage.kind)
+        overlays = {k: deep_merge(start, v) for k, v in stage.overlays(spec).items()}
+        # One Tune experiment and one Optuna study per stage (or step) run, both named after it: a
+        # resume finds them again, a new run starts fresh ones.
+        name = f"{spec.name}.{stage.name}.{parent[:8]}"
+        plan = stage.tune_plan(spec, optuna_storage(spec), name)
         threads = max(1, int(spec.resources.cpu))
-        trial_tags = {"hartune.spec_hash": self.tags["hartune.spec_hash"], "hartune.git_commit": self.tags["hartune.git_commit"], **step_tags}
-        ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent, redact(self.runner.spec_path.read_text()),
-                           spec.tracking.log_models, trial_tags, threads, str(generator_root(spec)))
+        trial_tags = {k: self.tags[k] for k in (runs.SPEC_HASH_TAG, runs.GIT_COMMIT_TAG)} | step_tags
+        ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent,
+                           redact(self.runner.spec_path.read_text()), spec.tracking.log_models,
+                           spec.tracking.metrics_every_s, trial_tags, threads, str(generator_root(spec)))
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
                                         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         storage = storage_path(spec)
-        name = f"{spec.name}.{stage.name}.{parent[:8]}"
         path = f"{storage}/{name}"
         if self.runner.resume and tune.Tuner.can_restore(path):
             # finished trials stay finished; unfinished and errored ones continue from their checkpoint
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True,
                                        param_space=plan.param_space)
             grid = tuner.fit()
-            self._close_lost_trials(grid, parent, f"{spec.name}.{stage.name}.{parent[:8]}")
+            self._close_lost_trials(grid, parent, name)
             return self._finish(stage, grid, overlays, parent, step)
         # reuse_actors: a worker process runs trial after trial (same resources) instead of importing
         # torch, hartune and MLflow afresh for each; a trial's state lives in its call, not the process
@@ -262,11 +260,11 @@ class StageRun:
 
         known = {o.trial_id for o in outcomes_of(grid)}
         c = self.client
-        for run in c.search_runs([self.exp], f"tags.`{runs.PARENT}` = '{parent}' and tags.`{runs.LEVEL_TAG}` = 'trial'"):
-            if run.data.tags.get(runs.TRIAL_TAG) not in known and run.info.status == "RUNNING":
-                runs.set_tags(c, run.info.run_id, {"hartune.status": "lost", "hartune.error":
+        for t in runs.RunTree(c, self.spec.experiment()).trials(parent):
+            if t.tags.get(runs.TRIAL_TAG) not in known and t.status == "RUNNING":
+                runs.set_tags(c, t.run_id, {runs.STATUS_TAG: "lost", runs.ERROR_TAG:
                               "the interrupted driver had not recorded this trial; the resumed run sampled its slot again"})
-                c.set_terminated(run.info.run_id, "KILLED")
+                c.set_terminated(t.run_id, "KILLED")
         try:
             study = optuna.load_study(study_name=study_name, storage=optuna_storage(self.spec))
         except KeyError:  # no study: not a searching stage
@@ -285,20 +283,26 @@ class StageRun:
             self.results[o.trial_id] = (r, parent)
         b = stage.best(outcomes, overlays)
         if step is not None:
-            runs.log_metrics(c, parent, {f"trials_{k}": counts.get(k, 0) for k in ("finished", "stopped", "failed")})
-            if b is not None:
-                runs.log_metrics(c, parent, {f"best_{stage.primary_metric}": b.value})
-                runs.set_tags(c, parent, {"hartune.best": b.label, "hartune.best_trials": ",".join(b.trial_ids)})
-                runs.log_json(c, parent, b.overlay, "best_config.json")
+            runs.record_result(c, parent, stage.primary_metric, counts, b)
             c.set_terminated(parent, "FINISHED")
         return b, outcomes
+
+    def _declared(self, artifact_file: str) -> None:
+        """A stage logs only what its kind declares (``StageConfig.artifacts``), so readers need not guess."""
+        patterns = [p.replace("{family}", "*") for p in self.st.artifacts]
+        if not any(fnmatch.fnmatchcase(artifact_file, p) for p in patterns):
+            raise RuntimeError(f"stage kind {self.st.kind!r} logs {artifact_file!r}, which it does not declare "
+                               f"in its artifacts ({', '.join(self.st.artifacts) or 'none'})")
+        self.logged.append(artifact_file)
 
     def log_table(self, rows: list[dict[str, Any]], artifact_file: str) -> None:
         import pandas as pd
 
+        self._declared(artifact_file)
         self.client.log_text(self.stage_run, pd.DataFrame(rows).to_csv(index=False), artifact_file)
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
+        self._declared(artifact_file)
         runs.log_png(self.client, self.stage_run, figure, artifact_file)
 
 

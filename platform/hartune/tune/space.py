@@ -71,6 +71,10 @@ class _Param(BaseModel):
         """The values a sampler can reach at the edges: low and high, or every choice."""
         raise NotImplementedError
 
+    def bound_labels(self) -> list[str]:
+        """The key of each of ``bounds()`` in the space file: ``low``, ``high``, ``choices[i]``..."""
+        raise NotImplementedError
+
 
 class _RangeParam(_Param):
     """Shared checks of ``float`` and ``int``: the order of bounds, log and step."""
@@ -101,6 +105,9 @@ class _RangeParam(_Param):
 
     def bounds(self) -> list[Any]:
         return [self.low, self.high]
+
+    def bound_labels(self) -> list[str]:
+        return ["low", "high"]
 
 
 class FloatParam(_RangeParam):
@@ -154,6 +161,9 @@ class _ChoiceParam(_Param):
             if v in values[:i]:  # Optuna finds a choice by ==, so 1, 1.0 and True are one choice
                 raise _invalid(self._key, v, f"repeats an earlier value at position {i}: {v!r}")
         return self
+
+    def bound_labels(self) -> list[str]:
+        return [f"{self._key}[{i}]" for i in range(len(self.bounds()))]
 
     def to_tune(self) -> Any:
         from ray import tune
@@ -258,12 +268,21 @@ class SearchSpace(RootModel[dict[str, AnyParam]]):
     def corners(self) -> list[dict[str, Any]]:
         """Concrete points that reach every bound and every choice: all params at their first value
         (low or first choice), then each param moved to each of its other values in turn."""
-        values = {name: p.bounds() for name, p in self.root.items()}
-        first = {name: v[0] for name, v in values.items()}
-        points = [first]
-        for name, v in values.items():
-            points += [{**first, name: x} for x in v[1:] if x != v[0]]
+        points: list[dict[str, Any]] = []
+        for _, point in self.labelled_corners():
+            if point not in points:
+                points.append(point)
         return points
+
+    def labelled_corners(self) -> list[tuple[str, dict[str, Any]]]:
+        """Each parameter at each bound or choice (the others at their first), labelled by its key path
+        (``train.lr.low``, ``model.name.choices[1]``), so that an impossible value is named in errors."""
+        first = {name: p.bounds()[0] for name, p in self.root.items()}
+        return [
+            (f"{name}.{label}", {**first, name: value})
+            for name, p in self.root.items()
+            for label, value in zip(p.bound_labels(), p.bounds())
+        ]
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -7,16 +7,21 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hartune.overlays import deep_merge, flatten, unflatten
+from hartune.tune.outcomes import TUNE_KEYS, SpecView
 from hartune.tune.search import FINAL
+
+if TYPE_CHECKING:
+    from hartune.train import RunConfig
 
 
 @dataclass(frozen=True)
 class StageContext:
     """Everything a trial needs besides its Tune config; shipped once via ``tune.with_parameters``."""
 
-    spec: Any  # hartune.spec.Spec
+    spec: SpecView
     stage: str
     overlays: dict[str, dict[str, Any]]  # variant -> partial run config (from_stage best merged in)
     uri: str
@@ -24,14 +29,12 @@ class StageContext:
     stage_run: str
     spec_text: str
     log_models: str
+    metrics_every_s: float  # the spec's tracking.metrics_every_s
     tags: dict[str, str] = field(default_factory=dict)
     threads: int = 1
     generator_root: str = ".hartune/generators"  # absolute on the driver: trials run in their own folders
 
-    def run_config(self, config: dict[str, Any]) -> Any:
-        from hartune.spec import deep_merge, unflatten
-        from hartune.tune.stages import TUNE_KEYS
-
+    def run_config(self, config: dict[str, Any]) -> RunConfig:
         point = {k: v for k, v in config.items() if k not in TUNE_KEYS}
         overlay = deep_merge(self.overlays[config["variant"]], unflatten(point))
         overlay = deep_merge(overlay, {"train": {"num_threads": self.threads}})
@@ -117,7 +120,7 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     from ray import tune
 
     from hartune.augment.source import CachedGenerators
-    from hartune.tracking.runs import flatten
+    from hartune.tracking import runs
     from hartune.tracking.trial import TrialTracker, save_checkpoint
     from hartune.train import train
 
@@ -125,13 +128,11 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     if report_if_done(ctx, trial_id):
         return
     run_cfg = ctx.run_config(config)
-    name = f"{config['variant']}-{config['dataset']}-s{config['seed']}"
     params = {**flatten(run_cfg.model_dump(mode="json")), "variant": config["variant"], "dataset_key": config["dataset"],
               "stage": ctx.stage, **{f"space.{k}": v for k, v in config.items() if "." in k}}
     tracker = TrialTracker.open(
-        ctx.uri, ctx.experiment_id, ctx.stage_run, trial_id, name, params,
-        {"hartune.stage": ctx.stage, "hartune.variant": str(config["variant"]), **ctx.tags},
-        every_s=ctx.spec.tracking.metrics_every_s,
+        ctx.uri, ctx.experiment_id, ctx.stage_run, trial_id, runs.trial_name(config), params,
+        {**runs.trial_tags(ctx.stage, str(config["variant"])), **ctx.tags}, every_s=ctx.metrics_every_s,
     )
     try:
         result = train(run_cfg, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush)], generators=CachedGenerators(ctx.generator_root),

@@ -13,29 +13,23 @@ metric, test F1-macro, accuracy, ECE and minority-class recall.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from hartune.tune.loss_stages import outcome_rows
-from hartune.tune.stages import (
-    Best,
-    GridStage,
-    SamplingStage,
-    SearchStage,
-    StageConfig,
-    StageDriver,
-    register_stage,
-)
+from hartune.tune.outcomes import Best, SpecView, StageDriver, outcome_rows
+from hartune.tune.stages.base import SamplingStage, StageConfig, register_stage
+from hartune.tune.stages.grid import GridStage
+from hartune.tune.stages.search import SearchStage
 
 if TYPE_CHECKING:
-    from hartune.spec import Spec
     from hartune.train import RunConfig
 
 
 @register_stage
 class BlendStage(SamplingStage):
+    artifacts: ClassVar[dict[str, str]] = {"blend.csv": "each blend's mean validation and test metrics"}
+
     kind: Literal["blend"] = "blend"
     augment: dict[str, Any] = Field(default_factory=dict, description="fixed augment knobs (generator, counts)")
     search: Literal["grid", "sampler"] = "grid"
@@ -62,23 +56,23 @@ class BlendStage(SamplingStage):
                            sampler_seed=self.sampler_seed, num_samples=self.num_samples,
                            scheduler=self.scheduler, base={"augment": dict(self.augment)}, **common)
 
-    def overlays(self, base_dir: Path) -> dict[str, dict[str, Any]]:
-        return self.inner().overlays(base_dir)
+    def overlays(self, spec: SpecView) -> dict[str, dict[str, Any]]:
+        return self.inner().overlays(spec)
 
-    def sampled_points(self, base_dir: Path) -> list[tuple[str, dict[str, Any]]]:
-        return self.inner().sampled_points(base_dir)
+    def sampled_points(self, spec: SpecView) -> list[tuple[str, dict[str, Any]]]:
+        return self.inner().sampled_points(spec)
 
-    def trial_count(self, spec: Spec, base_dir: Path) -> int:
-        return self.inner().trial_count(spec, base_dir)
+    def trial_count(self, spec: SpecView) -> int:
+        return self.inner().trial_count(spec)
 
-    def describe(self, spec: Spec, base_dir: Path) -> list[str]:
-        return self.inner().describe(spec, base_dir)
+    def describe(self, spec: SpecView) -> list[str]:
+        return self.inner().describe(spec)
 
-    def candidate_runs(self, spec: Spec, index: int, base_dir: Path) -> list[tuple[str, RunConfig]]:
-        return self.inner().candidate_runs(spec, index, base_dir)
+    def candidate_runs(self, spec: SpecView, index: int) -> list[tuple[str, RunConfig]]:
+        return self.inner().candidate_runs(spec, index)
 
-    def best_candidates(self, spec: Spec, base_dir: Path) -> list[dict[str, Any]]:
-        return self.inner().best_candidates(spec, base_dir)
+    def best_candidates(self, spec: SpecView) -> list[dict[str, Any]]:
+        return self.inner().best_candidates(spec)
 
     def execute(self, driver: StageDriver, start: Mapping[str, Any]) -> Best | None:
         inner = self.inner()

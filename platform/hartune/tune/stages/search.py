@@ -1,0 +1,117 @@
+"""The ``search`` stage: an Optuna sampler over a search space, with an optional early-stopping
+scheduler, on one dataset and seed. A list of metrics makes it multi-objective (e.g. NSGA-II over
+accuracy and latency); it then also logs its Pareto front."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from hartune.overlays import deep_merge, unflatten
+from hartune.tune.outcomes import Best, SpecView, StageDriver, TrialOutcome, TunePlan, final_value
+from hartune.tune.space import SearchSpace
+from hartune.tune.stages.base import METRIC_NAME, SamplingStage, register_stage
+
+
+@register_stage
+class SearchStage(SamplingStage):
+    """An Optuna sampler searching ``space`` (a ``search_spaces/*.yaml`` file or an inline mapping)
+    over one dataset and seed, with an optional early-stopping scheduler."""
+
+    artifacts: ClassVar[dict[str, str]] = {
+        "pareto.csv": "multi-objective only: every finished trial's objectives, front first",
+        "pareto.png": "multi-objective only: the Pareto front of the first two objectives",
+    }
+
+    kind: Literal["search"] = "search"
+    # A list of metrics (with a list of modes) makes the search multi-objective, e.g. nsga2 over
+    # [val_f1_macro, num_parameters] / [max, min]; the first one ranks the "best" configuration.
+    metric: str | list[str] = Field("val_f1_macro")
+    mode: Literal["max", "min"] | list[Literal["max", "min"]] = "max"
+    space: str | dict[str, Any]
+    num_samples: int | None = Field(None, ge=1, description="default: the grid size for sampler 'grid'")
+    base: dict[str, Any] = Field(default_factory=dict, description="partial run config to search around")
+
+    @model_validator(mode="after")
+    def _objectives(self) -> SearchStage:
+        metrics = [self.metric] if isinstance(self.metric, str) else self.metric
+        modes = [self.mode] if isinstance(self.mode, str) else self.mode
+        if len(metrics) != len(modes):
+            raise ValueError(f"metric has {len(metrics)} entries but mode has {len(modes)}; give one mode per metric")
+        for m in metrics:
+            if not METRIC_NAME.match(m):
+                raise ValueError(f"metric {m!r}: accepted: val_*, train_*, num_parameters or latency_ms")
+        if len(metrics) > 1 and self.scheduler is not None:
+            raise ValueError("a multi-objective search cannot use an early-stopping scheduler; use scheduler: none")
+        return self
+
+    def load(self, spec: SpecView) -> SearchSpace:
+        return spec.space(self.space, SearchSpace)
+
+    def overlays(self, spec: SpecView) -> dict[str, dict[str, Any]]:
+        return {"base": dict(self.base)}
+
+    def where(self, variant: str) -> str:
+        return "base"
+
+    def execute(self, driver: StageDriver, start: Mapping[str, Any]) -> Best | None:
+        """One Tune experiment; a multi-objective search also logs its Pareto front (table + PNG)."""
+        best, outcomes = driver.tune(self, start)
+        if not isinstance(self.metric, str):
+            from hartune.tracking.plots import pareto_figure
+            from hartune.tune.pareto import pareto_rows
+
+            rows = pareto_rows(outcomes, self.metric, self.mode)
+            driver.log_table(rows, "pareto.csv")
+            if rows:
+                driver.log_figure(pareto_figure(rows, self.metric[1], self.metric[0]), "pareto.png")
+        return best
+
+    def describe(self, spec: SpecView) -> list[str]:
+        space = self.space if isinstance(self.space, str) else ", ".join(self.space)
+        return [(f"sampler {self.sampler} (seed {self.sampler_seed}); space: {space}; "
+                 f"scheduler: {self.scheduler.name if self.scheduler else 'none'}; "
+                 f"dataset {self.dataset_keys(spec)[0]}, seed {self.seed_list(spec)[0]}")]
+
+    def sampled_points(self, spec: SpecView) -> list[tuple[str, dict[str, Any]]]:
+        return [(f"space.{label}", point) for label, point in self.load(spec).labelled_corners()]
+
+    def samples(self, spec: SpecView) -> int:
+        if self.num_samples is not None:
+            return self.num_samples
+        space = self.load(spec)
+        return space.grid_size() if self.sampler == "grid" and space.is_grid() else 10
+
+    def trial_count(self, spec: SpecView) -> int:
+        return self.samples(spec)  # one dataset and one seed: the first of each
+
+    def tune_plan(self, spec: SpecView, storage: str | None, study_name: str) -> TunePlan:
+        from hartune.tune.search import make_searcher
+
+        space = self.load(spec)
+        max_t = max(spec.run_config(d, self.base, 0, "").train.epochs for d in self.dataset_keys(spec)[:1])
+        searcher = make_searcher(
+            self.sampler, self.sampler_seed, space, metric=self.metric, mode=self.mode,
+            storage=storage, study_name=study_name,
+        )
+        constants = {"variant": "base", "dataset": self.dataset_keys(spec)[0], "seed": self.seed_list(spec)[0]}
+        sampled = {} if self.sampler == "grid" else space.to_tune()
+        return TunePlan(
+            param_space={**constants, **sampled},
+            num_samples=self.samples(spec),
+            search_alg=searcher,
+            scheduler=self.scheduler.build(self.primary_metric, self.primary_mode, max_t) if self.scheduler else None,
+        )
+
+    def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
+        best: Best | None = None
+        for o in outcomes:
+            v = final_value(o, self.primary_metric)
+            if v is None or (best is not None and not self.better(v, best.value)):
+                continue
+            point = o.point()
+            label = ", ".join(f"{k}={val:.4g}" if isinstance(val, float) else f"{k}={val}" for k, val in point.items())
+            best = Best(deep_merge(overlays["base"], unflatten(point)), label, v, [o.trial_id])
+        return best
