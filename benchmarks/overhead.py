@@ -40,7 +40,7 @@ MODEL = {"name": "cnn", "channels": [32, 32]}
 PHASES = (
     ("imports (once per worker process)", "_find_and_load (<frozen importlib._bootstrap>"),
     ("per-epoch MLflow logging", "on_epoch_end (hartune/tracking/trial.py"),
-    ("per-epoch checkpoint", "on_epoch_state (hartune/tune/trainable.py"),
+    ("per-epoch checkpoint", "on_epoch_end (hartune/tune/trainable.py"),
     ("training: data and model set-up", "setup (hartune/train/recipe.py"),
     ("training: epochs, validation", "run (hartune/train/recipe.py"),
     ("end: deployment profile", "deployment_metrics (hartune/tracking/trial.py"),

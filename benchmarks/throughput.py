@@ -36,8 +36,7 @@ def naive_epoch(recipe: Recipe, loader: DataLoader) -> int:
     for x, y in loader:
         if len(y) < 2:
             continue
-        loss = recipe.loss_fn(recipe.model(x), y)
-        loss = loss[0] if isinstance(loss, tuple) else loss
+        loss, _ = recipe.loss_fn(recipe.model(x), y)
         recipe.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         recipe.optimizer.step()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hartune.registry import ConfigError, UnknownNameError
 from hartune.tracking.store import redact
+
+if TYPE_CHECKING:
+    from hartune.train.types import Snapshot
 
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 1  # promote: the candidate does not beat the champion
@@ -19,7 +23,7 @@ class EpochPrinter:
     def __init__(self, epochs: int, quiet: bool = False) -> None:
         self.epochs, self.quiet = epochs, quiet
 
-    def on_epoch_end(self, epoch: int, m: dict[str, float]) -> None:
+    def on_epoch_end(self, epoch: int, m: dict[str, float], snapshot: Snapshot | None = None) -> None:
         if not self.quiet:
             print(
                 f"epoch {epoch:>3}/{self.epochs}  train_loss {m['train_loss']:.4f}  "

@@ -26,7 +26,8 @@ def build(name: str, **params) -> torch.nn.Module:
 
 
 def value(out) -> float:
-    return float(out[0] if isinstance(out, tuple) else out)
+    total, _ = out  # every loss returns (total, terms)
+    return float(total)
 
 
 def test_cross_entropy() -> None:
@@ -124,8 +125,19 @@ def test_every_loss_is_finite_and_trains(name: str) -> None:
     torch.manual_seed(0)
     logits = torch.randn(16, 3, requires_grad=True)
     target = torch.randint(0, 3, (16,))
-    out = build(name)(logits, target)
-    loss = out[0] if isinstance(out, tuple) else out
+    loss, _ = build(name)(logits, target)
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
     assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_every_loss_keeps_the_one_contract(name: str) -> None:
+    from hartune.losses import Loss
+
+    loss = build(name)
+    assert isinstance(loss, Loss)
+    out = loss(LOGITS, TARGET)
+    assert isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)
+    logged = loss.on_epoch_end(1, {"accuracy": 0.5, "f1_macro": 0.5})
+    assert isinstance(logged, dict) and (logged == {}) == (not out[1])  # only composites log weights

@@ -99,3 +99,16 @@ def test_normalized_applies_zscore() -> None:
         torch.testing.assert_close(wrapped(x), model(z))
         torch.testing.assert_close(wrapped.features(x), model.features(z))
     assert {"mean", "std"} <= set(wrapped.state_dict())
+
+
+def test_each_factory_builds_its_own_family_and_names_the_other() -> None:
+    from sklearn.pipeline import Pipeline
+
+    from hartune.models import HARClassifier, create_estimator
+
+    with pytest.raises(ModelConfigError, match="'random_forest' is a sklearn model.*create_estimator"):
+        create_model("random_forest", in_channels=C, num_classes=K, window=T)
+    assert isinstance(create_estimator("random_forest", in_channels=C, num_classes=K, window=T), Pipeline)
+    with pytest.raises(ModelConfigError, match="'cnn' is a torch model.*create_model"):
+        create_estimator("cnn", in_channels=C, num_classes=K, window=T)
+    assert all(isinstance(_model(n), HARClassifier) for n in ("cnn", "usad"))

@@ -20,7 +20,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[int, dict]] = []
 
-    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+    def on_epoch_end(self, epoch: int, metrics: dict, snapshot=None) -> None:
         self.calls.append((epoch, metrics))
 
 

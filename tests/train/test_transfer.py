@@ -53,7 +53,7 @@ class Recorder:
     def __init__(self) -> None:
         self.epochs: list[tuple[int, dict]] = []
 
-    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+    def on_epoch_end(self, epoch: int, metrics: dict, snapshot=None) -> None:
         self.epochs.append((epoch, dict(metrics)))
 
 

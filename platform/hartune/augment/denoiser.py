@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from torch import nn
 
+from hartune.knobs import OddInt
+
 MIN_WINDOW = 16
 
 
@@ -36,20 +38,13 @@ class DenoiserConfig(BaseModel):
     # Width multiplier per resolution; each level after the first halves time.
     channel_mult: Annotated[tuple[PositiveInt, ...], Field(min_length=1, max_length=4)] = (1, 2, 2)
     blocks_per_level: PositiveInt = 1
-    kernel_size: PositiveInt = 5
+    kernel_size: OddInt = 5
     # 128-d sinusoidal time embedding, as in the paper's psi(t).
     time_dim: PositiveInt = 128
     label_dim: PositiveInt = 64
     stats_dim: PositiveInt = 64
     emb_dim: PositiveInt = 128
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-
-    @field_validator("kernel_size")
-    @classmethod
-    def _odd(cls, v: int) -> int:
-        if v % 2 == 0:
-            raise ValueError(f"must be odd (same padding), got {v}")
-        return v
 
     @field_validator("time_dim")
     @classmethod

@@ -2,10 +2,14 @@
 
 from hartune.deploy.profile import (
     ProfileError,
+    cpu_latency_ms,
     median_latency_ms,
     profile_estimator,
     profile_model,
     realtime_budget_ms,
 )
 
-__all__ = ["ProfileError", "median_latency_ms", "profile_estimator", "profile_model", "realtime_budget_ms"]
+__all__ = [
+    "ProfileError", "cpu_latency_ms", "median_latency_ms", "profile_estimator", "profile_model",
+    "realtime_budget_ms",
+]

@@ -7,6 +7,7 @@ whose size is reported.
 
 from __future__ import annotations
 
+import copy
 import tempfile
 import time
 from collections.abc import Callable
@@ -79,6 +80,20 @@ def median_latency_ms(predict: Callable[[Any], Any], x: Any, runs: int = 30, war
     """Median wall time of ``predict(x)`` in milliseconds: the cheap per-trial latency that a
     multi-objective search minimises (``latency_ms``); ``profile_model`` is the full protocol."""
     return float(np.median(_latencies_ms(predict, x, runs, warmup)))
+
+
+def cpu_latency_ms(model: nn.Module, window: int, channels: int) -> float:
+    """``median_latency_ms`` of a torch classifier at batch 1 (one (1, T, C) zero window) on CPU, in
+    eval mode and inference mode; measured on a CPU copy when ``model`` lives elsewhere, whose
+    train/eval mode is left as it was."""
+    cpu = copy.deepcopy(model).cpu().eval() if next(model.parameters()).device.type != "cpu" else model
+    was_training = cpu.training
+    cpu.eval()
+    try:
+        with torch.inference_mode():
+            return median_latency_ms(cpu, torch.zeros(1, window, channels))
+    finally:
+        cpu.train(was_training)
 
 
 def _validate(window: int, channels: int, sampling_rate_hz: float, threads: int, runs: int, warmup: int) -> None:

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from torch import nn
 
-from hartune.losses.base import LossConfig, register_loss
+from hartune.losses.base import Loss, LossConfig, Terms, register_loss
 
 
 def class_balanced_weights(class_counts: Sequence[int], beta: float) -> np.ndarray:
@@ -30,7 +29,7 @@ def class_balanced_weights(class_counts: Sequence[int], beta: float) -> np.ndarr
     return w * len(w) / w.sum()
 
 
-class ClassBalancedLoss(nn.Module):
+class ClassBalancedLoss(Loss):
     """mean_i w_{y_i} · (1 - p_{y_i})^γ · (-log p_{y_i}); γ = 0 is the class-balanced CE."""
 
     def __init__(self, weights: torch.Tensor, gamma: float) -> None:
@@ -38,10 +37,10 @@ class ClassBalancedLoss(nn.Module):
         self.gamma = gamma
         self.register_buffer("weights", weights)  # (K,)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, Terms]:
         logp = F.log_softmax(logits, dim=-1).gather(1, target[:, None]).squeeze(1)  # (B,)
         focus = (1 - logp.exp()).pow(self.gamma) if self.gamma else 1.0
-        return (-self.weights[target] * focus * logp).mean()
+        return (-self.weights[target] * focus * logp).mean(), {}
 
 
 @register_loss
@@ -53,6 +52,6 @@ class ClassBalancedConfig(LossConfig):
     base: Literal["ce", "focal"] = "ce"
     gamma: float = Field(2.0, ge=0.0, description="focal exponent; used with base: focal only")
 
-    def build(self, class_counts: Sequence[int]) -> nn.Module:
+    def build(self, class_counts: Sequence[int]) -> Loss:
         w = torch.tensor(class_balanced_weights(class_counts, self.beta), dtype=torch.float32)
         return ClassBalancedLoss(w, self.gamma if self.base == "focal" else 0.0)

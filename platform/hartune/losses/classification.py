@@ -8,9 +8,19 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from torch import nn
 
-from hartune.losses.base import LossConfig, register_loss
+from hartune.losses.base import Loss, LossConfig, Terms, register_loss
+
+
+class CrossEntropyLoss(Loss):
+    """Mean cross-entropy, against (1-ε)·onehot + ε/K targets when ``epsilon`` > 0 (Eq. 23, 25)."""
+
+    def __init__(self, epsilon: float = 0.0) -> None:
+        super().__init__()
+        self.epsilon = epsilon
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+        return F.cross_entropy(logits, target, label_smoothing=self.epsilon), {}
 
 
 @register_loss
@@ -19,8 +29,8 @@ class CrossEntropyConfig(LossConfig):
 
     name: Literal["ce"] = "ce"
 
-    def build(self, class_counts: Sequence[int]) -> nn.Module:
-        return nn.CrossEntropyLoss()
+    def build(self, class_counts: Sequence[int]) -> Loss:
+        return CrossEntropyLoss()
 
 
 @register_loss
@@ -30,11 +40,11 @@ class LabelSmoothingConfig(LossConfig):
     name: Literal["label_smoothing"] = "label_smoothing"
     epsilon: float = Field(0.05, ge=0.0, lt=1.0)  # the paper's best ε on PAMAP2 (Appendix C.1)
 
-    def build(self, class_counts: Sequence[int]) -> nn.Module:
-        return nn.CrossEntropyLoss(label_smoothing=self.epsilon)
+    def build(self, class_counts: Sequence[int]) -> Loss:
+        return CrossEntropyLoss(self.epsilon)
 
 
-class FocalLoss(nn.Module):
+class FocalLoss(Loss):
     """Focal loss (Lin et al. 2017; Eq. 24): mean of -α_y (1 - p_y)^γ log p_y."""
 
     def __init__(self, gamma: float, alpha: torch.Tensor) -> None:
@@ -42,10 +52,10 @@ class FocalLoss(nn.Module):
         self.gamma = gamma
         self.register_buffer("alpha", alpha)  # (K,)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, Terms]:
         logp = F.log_softmax(logits, dim=-1).gather(1, target[:, None]).squeeze(1)  # (B,)
         p = logp.exp()
-        return (-self.alpha[target] * (1 - p).pow(self.gamma) * logp).mean()
+        return (-self.alpha[target] * (1 - p).pow(self.gamma) * logp).mean(), {}
 
 
 @register_loss
@@ -56,7 +66,7 @@ class FocalConfig(LossConfig):
     gamma: float = Field(2.0, ge=0.0)
     alpha: float | list[float] = Field(0.25)
 
-    def build(self, class_counts: Sequence[int]) -> nn.Module:
+    def build(self, class_counts: Sequence[int]) -> Loss:
         k = len(class_counts)
         alpha = self.alpha if isinstance(self.alpha, list) else [self.alpha] * k
         if len(alpha) != k:

@@ -25,7 +25,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from hartune.losses.base import LOSSES, LossConfig, register_loss
+from hartune.losses.base import LOSSES, Loss, LossConfig, Terms, register_loss
 from hartune.losses.classification import CrossEntropyConfig, FocalConfig, LabelSmoothingConfig
 
 TermLoss = LOSSES.union("name")  # the single-term losses registered so far (composites excluded)
@@ -113,11 +113,11 @@ class AdaptiveWeights:
         return self.weights
 
 
-class CompositeLoss(nn.Module):
-    """Σ_i w_i · L_i(logits, target); returns the total and each term's value."""
+class CompositeLoss(Loss):
+    """Σ_i w_i · L_i(logits, target); returns the total and each term's value (the terms' own totals)."""
 
     def __init__(
-        self, terms: Mapping[str, nn.Module], weights: np.ndarray, controller: AdaptiveWeights | None = None
+        self, terms: Mapping[str, Loss], weights: np.ndarray, controller: AdaptiveWeights | None = None
     ) -> None:
         super().__init__()
         self.terms = nn.ModuleDict(dict(terms))
@@ -125,8 +125,8 @@ class CompositeLoss(nn.Module):
         start = controller.weights if controller is not None else weights
         self.register_buffer("weights", torch.tensor(start, dtype=torch.float32))
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        values = {name: term(logits, target) for name, term in self.terms.items()}
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+        values = {name: term(logits, target)[0] for name, term in self.terms.items()}
         total = sum(w * v for w, v in zip(self.weights, values.values()))
         return total, {name: v.detach() for name, v in values.items()}
 
@@ -193,7 +193,7 @@ class CompositeConfig(LossConfig):
             return np.array([w[n] for n in self.terms], dtype=np.float64)
         return np.array(w, dtype=np.float64)
 
-    def build(self, class_counts: Sequence[int]) -> nn.Module:
+    def build(self, class_counts: Sequence[int]) -> Loss:
         terms = {n: t.build(class_counts) for n, t in self.terms.items()}
         w = self.weight_vector()
         w = w / w.sum()

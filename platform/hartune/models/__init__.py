@@ -1,4 +1,5 @@
-"""Classifiers for (B, T, C) windows, built by name: ``create_model('usad', in_channels=..., ...)``."""
+"""Classifiers for (B, T, C) windows, built by name: ``create_model('usad', in_channels=..., ...)`` (torch),
+``create_estimator('random_forest', ...)`` (scikit-learn)."""
 
 from hartune.models import (  # noqa: F401  (registers)
     cnn,
@@ -19,6 +20,7 @@ from hartune.models.base import (
     ModelConfigError,
     Normalized,
     count_parameters,
+    create_estimator,
     create_model,
     create_normalized,
     model_config,
@@ -33,6 +35,7 @@ __all__ = [
     "ModelConfigError",
     "Normalized",
     "count_parameters",
+    "create_estimator",
     "create_model",
     "create_normalized",
     "model_config",

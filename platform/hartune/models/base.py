@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from hartune.registry import ConfigError, Registry, validate_config
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 class ModelConfig(BaseModel):
@@ -64,23 +67,28 @@ class Normalized(nn.Module):
         return self.model(self.normalize(x))
 
 
-Builder = Callable[[int, int, int, Any], HARClassifier]
+# "torch": a HARClassifier trained per epoch (``create_model``); "sklearn": a scikit-learn pipeline fitted
+# once (``create_estimator``). The trainer of a family is looked up by this name (``hartune.train``).
+Family = Literal["torch", "sklearn"]
+# (in_channels, num_classes, window, config) -> a HARClassifier ("torch") or a Pipeline ("sklearn")
+Builder = Callable[[int, int, int, Any], Any]
+FACTORY: dict[Family, str] = {"torch": "create_model", "sklearn": "create_estimator"}
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     config_cls: type[ModelConfig]
-    builder: Builder  # (in_channels, num_classes, window, config) -> model
+    builder: Builder
     defaults: dict[str, Any]  # a named variant's preset knobs, e.g. spatial_attention=False
     doc: str
-    family: str = "torch"  # "torch": a HARClassifier trained per epoch; "sklearn": an estimator fitted once
+    family: Family = "torch"
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
 def register_model(
-    name: str, config_cls: type[ModelConfig], *, family: str = "torch", **defaults: Any
+    name: str, config_cls: type[ModelConfig], *, family: Family = "torch", **defaults: Any
 ) -> Callable[[Builder], Builder]:
     """Register ``builder`` under ``name``; ``defaults`` make it a named paper variant."""
 
@@ -104,12 +112,32 @@ def model_config(name: str, **params: Any) -> ModelConfig:
         raise ModelConfigError(f"model {e}") from None
 
 
+def _build(
+    family: Family, name: str, in_channels: int, num_classes: int, window: int, params: dict[str, Any]
+) -> Any:
+    entry = MODELS.get(name)
+    if entry.family != family:
+        raise ModelConfigError(
+            f"model {name!r} is a {entry.family} model, not a {family} one; "
+            f"build it with {FACTORY[entry.family]}"
+        )
+    return entry.builder(in_channels, num_classes, window, model_config(name, **params))
+
+
 def create_model(
     name: str, *, in_channels: int, num_classes: int, window: int, **params: Any
 ) -> HARClassifier:
-    """The one factory: ``create_model('usad', in_channels=6, num_classes=7, window=100)``."""
-    cfg = model_config(name, **params)
-    return MODELS.get(name).builder(in_channels, num_classes, window, cfg)
+    """The factory of torch classifiers: ``create_model('usad', in_channels=6, num_classes=7, window=100)``.
+    A scikit-learn model (``family="sklearn"``) is a ``ConfigError`` here: see ``create_estimator``."""
+    return _build("torch", name, in_channels, num_classes, window, params)
+
+
+def create_estimator(
+    name: str, *, in_channels: int, num_classes: int, window: int, **params: Any
+) -> Pipeline:
+    """An unfitted scikit-learn pipeline for a ``family="sklearn"`` model, e.g. ``random_forest``; it takes
+    (N, T, C) normalised windows. A torch classifier is a ``ConfigError`` here: see ``create_model``."""
+    return _build("sklearn", name, in_channels, num_classes, window, params)
 
 
 def create_normalized(name: str, *, in_channels: int, num_classes: int, window: int, **params: Any) -> Normalized:

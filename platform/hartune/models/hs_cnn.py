@@ -40,6 +40,7 @@ import torch
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 from torch import nn
 
+from hartune.knobs import OddInt
 from hartune.models.base import HARClassifier, ModelConfig, ModelConfigError, register_model
 
 
@@ -47,7 +48,7 @@ class HSCNNConfig(ModelConfig):
     split: int = Field(4, ge=2)  # s; the reference's HS-CNN uses 4 (its residual variant 6)
     channels: Annotated[tuple[PositiveInt, ...], Field(min_length=1)] = (64, 128, 256)  # one per stage
     width: PositiveInt = 28  # w, the reference's ``basic_channel``; halved at each split, so even
-    hs_kernel_size: PositiveInt = 3  # the (3, 1) conv inside the block
+    hs_kernel_size: OddInt = 3  # the (3, 1) conv inside the block
     stage_kernel_size: PositiveInt = 6
     stage_stride: PositiveInt = 3
     stage_padding: int = Field(2, ge=0)  # reference: 1 (see the module docstring)
@@ -58,13 +59,6 @@ class HSCNNConfig(ModelConfig):
     def _even_width(cls, v: int) -> int:
         if v % 2:
             raise ValueError(f"width must be even (each split output is halved), got {v}")
-        return v
-
-    @field_validator("hs_kernel_size")
-    @classmethod
-    def _odd_kernel(cls, v: int) -> int:
-        if v % 2 == 0:
-            raise ValueError(f"hs_kernel_size must be odd to keep the length, got {v}")
         return v
 
     @field_validator("channels")

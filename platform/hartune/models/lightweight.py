@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 from torch import nn
 
+from hartune.knobs import OddInt
 from hartune.models.base import HARClassifier, ModelConfig, register_model
 from hartune.models.layers import GlobalAvgPool, strided_stages
 
@@ -42,17 +43,10 @@ from hartune.models.layers import GlobalAvgPool, strided_stages
 class ELKConfig(ModelConfig):
     widths: Annotated[tuple[PositiveInt, ...], Field(min_length=1)] = (32, 64)
     blocks_per_stage: PositiveInt = 1
-    kernel_size: PositiveInt = 31  # RepLKNet's largest; 'same' padding, so shorter windows still work
-    small_kernel_size: PositiveInt = 5  # RepLKNet's parallel small kernel
+    kernel_size: OddInt = 31  # RepLKNet's largest; 'same' padding, so shorter windows still work
+    small_kernel_size: OddInt = 5  # RepLKNet's parallel small kernel; odd, so it centres in the large
     stride: PositiveInt = 2
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
-
-    @field_validator("kernel_size", "small_kernel_size")
-    @classmethod
-    def _odd(cls, v: int) -> int:
-        if v % 2 == 0:
-            raise ValueError(f"kernel sizes must be odd (the small kernel is centred in the large), got {v}")
-        return v
 
     @field_validator("small_kernel_size")
     @classmethod

@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 from torch import nn
 
+from hartune.knobs import OddInt
 from hartune.models.base import HARClassifier, ModelConfig, register_model
 from hartune.models.layers import ConvBNAct, GlobalAvgPool
 
@@ -64,7 +65,7 @@ from hartune.models.layers import ConvBNAct, GlobalAvgPool
 class USADConfig(ModelConfig):
     # One parallel residual branch per kernel size (§3.2 / Fig. 2: 3, 5 and 7 taps). Odd only, so
     # 'same' padding keeps every branch at the same length for the concatenation.
-    kernel_sizes: Annotated[tuple[PositiveInt, ...], Field(min_length=1)] = (3, 5, 7)
+    kernel_sizes: Annotated[tuple[OddInt, ...], Field(min_length=1)] = (3, 5, 7)
     cardinality: PositiveInt = 2  # K; not given in the paper (see module docstring)
     radix: PositiveInt = 2  # R; ResNeSt's default
     stem_width: PositiveInt = 32
@@ -76,25 +77,11 @@ class USADConfig(ModelConfig):
     stride: PositiveInt = 2
     reduction: PositiveInt = 4  # attention bottleneck, ResNeSt's reduction_factor
     min_inter_channels: PositiveInt = 32  # ResNeSt's floor on the attention bottleneck width
-    spatial_kernel_size: PositiveInt = 7  # CBAM's 7x7, as 7 taps
+    spatial_kernel_size: OddInt = 7  # CBAM's 7x7, as 7 taps
     # The paper gives no dropout for USAD; 0.2 is a mild default for datasets of ~1e3-1e4 windows.
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     spatial_attention: bool = True
     temporal_attention: bool = True
-
-    @field_validator("kernel_sizes")
-    @classmethod
-    def _odd_kernels(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if any(k % 2 == 0 for k in v):
-            raise ValueError(f"kernel sizes must be odd (branches are concatenated), got {v}")
-        return v
-
-    @field_validator("spatial_kernel_size")
-    @classmethod
-    def _odd_spatial_kernel(cls, v: int) -> int:
-        if v % 2 == 0:
-            raise ValueError(f"spatial_kernel_size must be odd to keep the length, got {v}")
-        return v
 
     @field_validator("widths")
     @classmethod

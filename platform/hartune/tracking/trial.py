@@ -17,6 +17,7 @@ from hartune.tracking import runs
 from hartune.tracking.plots import confusion_figure, curves_figure
 from hartune.train import TrainResult
 from hartune.train.metrics import confusion, per_class_report
+from hartune.train.types import Snapshot
 
 
 @dataclass
@@ -46,7 +47,7 @@ class TrialTracker:
         runs.log_params(c, run_id, params)
         return cls(uri, run_id, c, every_s)
 
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], snapshot: Snapshot | None = None) -> None:
         self.buffered += runs.metric_items(metrics, step=epoch)
         if time.monotonic() - self.last_write >= self.every_s:
             self.flush()

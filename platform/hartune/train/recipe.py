@@ -1,8 +1,11 @@
-"""The one training recipe: every model, the CLI and the Ray Tune trainable call ``train``.
+"""The one training recipe, the trainer of torch models: every model, the CLI and the Ray Tune
+trainable call ``hartune.train.train``, which picks it for ``family: torch``.
 
 setup (data, model, loss, optimiser) -> per epoch: train, validate, report to callbacks, keep the best
 -> evaluate the best epoch on test. Pure: no printing, no files, no tracking; callbacks carry the
-per-epoch metrics to whoever listens (the CLI's printer, Tune's reporter, MLflow).
+per-epoch metrics to whoever listens (the CLI's printer, Tune's reporter, MLflow). Two workflows
+change the starting weights during setup and live in their own modules: synthetic augmentation
+(``hartune.train.augmentation``) and transfer learning (``hartune.train.transfer``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,55 +24,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from hartune.data import PreparedData, prepare
+from hartune.deploy import cpu_latency_ms
 from hartune.models import Normalized, count_parameters, create_model
-from hartune.registry import ConfigError
+from hartune.train.augmentation import Windows, augment, pretrain_epochs
 from hartune.train.config import RunConfig
+from hartune.train.metrics import classification_metrics
+from hartune.train.transfer import setup_transfer
+from hartune.train.types import TRAINERS, Callback, NonFiniteLossError, TrainResult
 
 if TYPE_CHECKING:
     from hartune.augment.source import GeneratorSource
-from hartune.train.metrics import classification_metrics
 
 EVAL_BATCH = 1024  # windows per forward pass at evaluation; memory-bound only
-
-
-class Callback(Protocol):
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
-        """``epoch`` counts from 1; ``metrics`` holds train_*, val_* and lr for that epoch."""
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or inf: the run is failed, not silently continued."""
-
-
-@dataclass
-class TrainResult:
-    config: RunConfig
-    test: dict[str, float]  # metrics of the best epoch on the test split
-    val: dict[str, float]  # metrics of the best epoch on the validation split
-    best_epoch: int
-    history: list[dict[str, float]]  # one dict per epoch, as reported to callbacks
-    model: Normalized  # on CPU, eval mode, accepts raw (un-normalised) windows
-    data: PreparedData
-    test_true: np.ndarray  # (N,)
-    test_prob: np.ndarray  # (N, K)
-    num_parameters: int
-    stopped_early: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
-
-
-def cpu_latency_ms(model: nn.Module, window: int, channels: int) -> float:
-    """Median batch-1 CPU latency of ``model`` (30 passes after 5), measured on a CPU copy when it
-    lives elsewhere; the weights do not matter, so it is measured once, before training."""
-    from hartune.deploy import median_latency_ms
-
-    cpu = copy.deepcopy(model).cpu().eval() if next(model.parameters()).device.type != "cpu" else model
-    was_training = cpu.training
-    cpu.eval()
-    try:
-        with torch.inference_mode():
-            return median_latency_ms(cpu, torch.zeros(1, window, channels))
-    finally:
-        cpu.train(was_training)
 
 
 def seed_everything(seed: int) -> None:
@@ -82,24 +48,6 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def under(name: str, prefixes: Sequence[str]) -> bool:
-    """``name`` lies under one of ``prefixes``, at a module boundary: 'fc' holds 'fc.0.weight', not 'fcx'."""
-    return any(name == p or name.startswith(p + ".") for p in prefixes)
-
-
-def frozen_modules(model: nn.Module) -> list[nn.Module]:
-    """Modules holding parameters or buffers, none of them trainable. Kept in eval mode while
-    fine-tuning, their BatchNorm running statistics do not move (nor does dropout act inside them).
-    Parameter-free modules, such as the head's dropout, follow their parent, so a fine-tuned part
-    trains exactly as it would unfrozen."""
-    out = []
-    for m in model.modules():
-        params, buffers = list(m.parameters()), list(m.buffers())
-        if (params or buffers) and not any(p.requires_grad for p in params):
-            out.append(m)
-    return out
 
 
 def is_better(metric: str, new: float, best: float | None) -> bool:
@@ -133,8 +81,9 @@ class Recipe:
         self.callbacks = list(callbacks)
         self._data = data
         self.generators = generators  # where augmentation gets its generator (default: fit in memory)
-        self.extra: dict[str, object] = {}  # TrainResult.extra (the transfer recipe's pretraining)
+        self.extra: dict[str, object] = {}  # TrainResult.extra (augmentation, the transfer's pretraining)
         self._frozen_modules: list[nn.Module] = []  # kept in eval mode while training (transfer)
+        self.synthetic: Windows | None = None  # augmentation's ``pretrain`` mode: the windows to pretrain on
 
     # -- setup -----------------------------------------------------------------------------------
     def _setup_data(self) -> None:
@@ -147,43 +96,21 @@ class Recipe:
 
     def _setup_model(self) -> None:
         seed_everything(self.cfg.seed)  # the model's init depends on the seed alone
-        self.model = create_model(
-            self.cfg.model.name,
-            in_channels=self.data.num_channels,
-            num_classes=self.data.num_classes,
-            window=self.data.window,
-            **self.cfg.model.params,
-        ).to(self.device)
+        d = self.data
+        self.model = create_model(self.cfg.model.name, in_channels=d.num_channels, num_classes=d.num_classes,
+                                  window=d.window, **self.cfg.model.params).to(self.device)
 
     def _setup_augment(self) -> None:
-        """Synthetic training windows (USAD §3.1): ``mix`` appends them to the training tensors,
-        ``pretrain`` keeps them for ``_pretrain_synthetic``. Validation and test stay real."""
-        from hartune.augment.source import FreshGenerators, synthetic_counts
+        """Synthetic training windows (``hartune.train.augmentation``): ``mix`` appends them to the
+        training tensors, ``pretrain`` keeps them for ``_pretrain_synthetic``."""
+        a = augment(self.cfg, self.data, (self.train_x, self.train_y), self.generators)
+        (self.train_x, self.train_y), self.synthetic, self.extra["augment"] = a.train, a.pretrain, a.info
 
-        a, d = self.cfg.augment, self.data
-        assert a is not None
-        counts = synthetic_counts(d.train.y, d.num_classes, a.ratio, a.counts, d.class_names)
-        info: dict[str, object] = {"synthetic_windows": sum(counts.values()), "mode": a.mode}
-        if info["synthetic_windows"]:
-            cached = (self.generators or FreshGenerators()).get(d, a.generator)
-            x, y = cached.generator.sample(counts, seed=self.cfg.seed)
-            sx, sy = torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
-            if a.mode == "mix":
-                self.train_x, self.train_y = torch.cat([self.train_x, sx]), torch.cat([self.train_y, sy])
-            else:
-                self.synthetic = (sx, sy)
-            info.update(key=cached.key, path=str(cached.path) if cached.path else None, trained=cached.trained,
-                        per_class={d.class_names[k]: n for k, n in counts.items()})
-        self.extra["augment"] = info
-
-    def _pretrain_synthetic(self) -> None:
-        """``pretrain`` mode: train on the synthetic windows alone, then start the real training with a
-        fresh optimiser (and schedule) from those weights."""
-        a = self.cfg.augment
-        assert a is not None
-        real = (self.train_x, self.train_y)
-        self.train_x, self.train_y = self.synthetic
-        history = [self.train_epoch(e) for e in range(1, (a.pretrain_epochs or self.cfg.train.epochs) + 1)]
+    def _pretrain_synthetic(self, synthetic: Windows) -> None:
+        """Train on the synthetic windows alone, then start the real training with a fresh optimiser
+        (and schedule) from those weights."""
+        real, (self.train_x, self.train_y) = (self.train_x, self.train_y), synthetic
+        history = [self.train_epoch(e) for e in range(1, pretrain_epochs(self.cfg) + 1)]
         self.train_x, self.train_y = real
         seed_everything(self.cfg.seed)
         self._setup_optimizer()
@@ -218,95 +145,25 @@ class Recipe:
         self._setup_optimizer()
         self.generator = torch.Generator().manual_seed(self.cfg.seed)  # batch order
         self.num_parameters = count_parameters(self.model)
+        # the weights do not matter, so it is measured once, before training
         self.latency_ms = cpu_latency_ms(self.model, self.data.window, self.data.num_channels)
         if self.cfg.transfer is not None:
             self._setup_transfer()
-        if getattr(self, "synthetic", None) is not None:
-            self._pretrain_synthetic()
+        if self.synthetic is not None:
+            self._pretrain_synthetic(self.synthetic)
 
-    # -- transfer: pretrain, then fine-tune a part (seed 004, §3.2) -------------------------------
     def _setup_transfer(self) -> None:
-        """Pretrain on ``transfer.pretrain``, load those weights, freeze all but ``transfer.trainable``.
-
-        Runs last in ``setup``: ``self.model`` is then the fine-tune model, freshly built (under the run
-        seed) for ``cfg.data``; ``num_parameters`` counts all of it, ``num_trainable_parameters`` the
-        fine-tuned part. Pretraining is this recipe run on the pretrain data for ``pretrain_epochs``
-        with the run's model, loss and optimiser settings, keeping its best validation epoch.
-
-        Every pretrained tensor is copied in, except those whose shape differs in the fine-tune model:
-        with another class count, that is the final classifier layer (e.g. ``head.1``), which is
-        re-initialised, i.e. keeps the fresh model's default PyTorch init drawn under the run seed. A
-        re-initialised tensor must be trainable; this is checked before pretraining starts.
-        """
-        t = self.cfg.transfer
-        assert t is not None
-        self._check_trainable(t.trainable)
-        pre_data = prepare(t.pretrain)
-        self._check_transferable(pre_data, t.trainable)
-        pre = self._pretrain(pre_data)
-        pretrained = {k: v.detach().clone() for k, v in pre.model.model.state_dict().items()}  # CPU
-        current = self.model.state_dict()
-        same = {k: v for k, v in pretrained.items() if v.shape == current[k].shape}
-        self.model.load_state_dict({**current, **same})
-        for name, p in self.model.named_parameters():
-            p.requires_grad_(under(name, t.trainable))
-        self._frozen_modules = frozen_modules(self.model)
-        self.num_trainable_parameters = count_parameters(self.model)
+        """Pretrain, load, freeze all but ``transfer.trainable`` (``hartune.train.transfer``), then
+        re-seed and build a fresh optimiser over the trainable parameters. Runs once the model is built:
+        ``self.model`` is then the fine-tune model, freshly built under the run seed; ``num_parameters``
+        counts all of it, ``num_trainable_parameters`` the fine-tuned part."""
+        # pretraining is this recipe on the pretrain data, without callbacks: they see the fine-tune epochs only
+        tuned = setup_transfer(self.cfg, self.model, self.data, lambda c, d: Recipe(c, data=d).run())
+        self._frozen_modules = tuned.frozen_modules
+        self.num_trainable_parameters = tuned.num_trainable_parameters
         seed_everything(self.cfg.seed)  # fine-tuning's randomness does not depend on pretraining's length
         self._setup_optimizer()  # fresh, over the trainable parameters only
-        self.extra.update(
-            pretrain_history=pre.history,
-            pretrain_test=pre.test,
-            pretrain_val=pre.val,
-            pretrain_best_epoch=pre.best_epoch,
-            pretrain_fingerprint=pre.data.fingerprint,
-            pretrained_state=pretrained,  # the core model's state dict after pretraining, before fine-tuning
-            trainable_parameters=[n for n, p in self.model.named_parameters() if p.requires_grad],
-            reinitialised=sorted(set(pretrained) - set(same)),
-        )
-
-    def _check_trainable(self, prefixes: Sequence[str]) -> None:
-        names = [n for n, _ in self.model.named_parameters()]
-        for prefix in prefixes:
-            if not any(under(n, [prefix]) for n in names):
-                top = list(dict.fromkeys(n.split(".")[0] for n in names))
-                raise ConfigError(
-                    f"transfer.trainable: {prefix!r} matches no parameter of model {self.cfg.model.name!r}; "
-                    f"its top-level modules: {', '.join(top)}"
-                )
-
-    def _check_transferable(self, pre: PreparedData, prefixes: Sequence[str]) -> None:
-        """Fail before pretraining if the pretrained weights cannot serve the fine-tune model."""
-        if pre.num_channels != self.data.num_channels:
-            raise ConfigError(
-                f"transfer.pretrain: {pre.num_channels} channels {list(pre.channel_names)}, but data has "
-                f"{self.data.num_channels} {list(self.data.channel_names)}; both phases need the same channels"
-            )
-        if pre.num_classes == self.data.num_classes and pre.window == self.data.window:
-            return
-        shaped = create_model(
-            self.cfg.model.name, in_channels=pre.num_channels, num_classes=pre.num_classes,
-            window=pre.window, **self.cfg.model.params,
-        ).state_dict()
-        fresh = [k for k, v in self.model.state_dict().items() if v.shape != shaped[k].shape]
-        frozen = sorted({k.rsplit(".", 1)[0] for k in fresh if not under(k, prefixes)})
-        if frozen:
-            why = (f"{pre.num_classes} classes in pretraining and {self.data.num_classes} in data"
-                   if pre.num_classes != self.data.num_classes else f"window {pre.window} vs {self.data.window}")
-            raise ConfigError(
-                f"transfer.trainable={list(prefixes)}: {why} re-initialises {', '.join(frozen)}, "
-                f"which would stay frozen; add {', '.join(map(repr, frozen))} to transfer.trainable"
-            )
-
-    def _pretrain(self, data: PreparedData) -> TrainResult:
-        """The normal loop on the pretrain data (no callbacks: they see the fine-tune epochs only)."""
-        t = self.cfg.transfer
-        assert t is not None
-        epochs = t.pretrain_epochs or self.cfg.train.epochs
-        cfg = self.cfg.model_copy(update={
-            "data": t.pretrain, "transfer": None, "train": self.cfg.train.model_copy(update={"epochs": epochs}),
-        })
-        return Recipe(cfg, data=data).run()
+        self.extra.update(tuned.extra)
 
     def _train_mode(self) -> None:
         self.model.train()
@@ -325,8 +182,7 @@ class Recipe:
                 continue  # BatchNorm over pooled (B, C, 1) descriptors needs two samples in train mode
             x, y = self.train_x[idx], self.train_y[idx]  # (B, T, C), (B,)
             logits = self.model(x)  # (B, K)
-            out = self.loss_fn(logits, y)
-            loss, terms = out if isinstance(out, tuple) else (out, {})
+            loss, terms = self.loss_fn(logits, y)
             aux = self.model.auxiliary_loss(x)
             if aux is not None:
                 loss, terms = loss + aux, {**terms, "aux": aux.detach()}
@@ -403,8 +259,7 @@ class Recipe:
             if self.cfg.transfer is not None:
                 metrics["num_trainable_parameters"] = self.num_trainable_parameters
             metrics["epoch_time_s"] = time.perf_counter() - t0
-            if hasattr(self.loss_fn, "on_epoch_end"):  # adaptive losses update their weights here
-                metrics.update(self.loss_fn.on_epoch_end(epoch, val) or {})
+            metrics.update(self.loss_fn.on_epoch_end(epoch, val))  # adaptive losses update their weights here
             if self.scheduler is not None:
                 self.scheduler.step()
             loop.epoch = epoch
@@ -415,43 +270,24 @@ class Recipe:
             else:
                 loop.stale += 1
             loop.stopped_early = t.patience is not None and loop.stale >= t.patience
-            for cb in self.callbacks:
-                if hasattr(cb, "on_epoch_state"):  # e.g. Tune's reporter: metrics and a checkpoint at once
-                    cb.on_epoch_state(epoch, metrics, lambda: self.snapshot(loop))
-                else:
-                    cb.on_epoch_end(epoch, metrics)
-        history, best_epoch, best_state, best_val = loop.history, loop.best_epoch, loop.best_state, loop.best_val
-        stopped_early = loop.stopped_early
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
+            for cb in self.callbacks:  # e.g. Tune's reporter: metrics, and now and then a checkpoint
+                cb.on_epoch_end(epoch, metrics, lambda: self.snapshot(loop))
+        if loop.best_state is not None:
+            self.model.load_state_dict(loop.best_state)
         test, prob = self.evaluate(self.test_x, self.test_y)
-        model = Normalized(self.model, torch.from_numpy(self.data.mean), torch.from_numpy(self.data.std))
+        d = self.data
+        model = Normalized(self.model, torch.from_numpy(d.mean), torch.from_numpy(d.std)).cpu().eval()
         return TrainResult(
-            config=self.cfg,
-            test=test,
-            val=best_val,
-            best_epoch=best_epoch,
-            history=history,
-            model=model.cpu().eval(),
-            data=self.data,
-            test_true=self.data.test.y,
-            test_prob=prob,
-            num_parameters=self.num_parameters,
-            stopped_early=stopped_early,
-            extra=dict(self.extra),
+            config=self.cfg, test=test, val=loop.best_val, best_epoch=loop.best_epoch, history=loop.history,
+            model=model, data=d, test_true=d.test.y, test_prob=prob, num_parameters=self.num_parameters,
+            stopped_early=loop.stopped_early, extra=dict(self.extra),
         )
 
 
-def train(
+@TRAINERS.register("torch")
+def train_torch(
     cfg: RunConfig, callbacks: Sequence[Callback] = (), data: PreparedData | None = None,
     generators: GeneratorSource | None = None, resume: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train ``cfg`` and evaluate its best epoch on test. ``data`` skips ``prepare`` when given.
-    A scikit-learn model (``family: sklearn``) is fitted once instead (``hartune.train.sklearn``)."""
-    from hartune.models import MODELS
-
-    if MODELS.get(cfg.model.name).family == "sklearn":
-        from hartune.train.sklearn import train_sklearn
-
-        return train_sklearn(cfg, callbacks, data)
+    """The epoch loop: ``Recipe(...).run(resume)``."""
     return Recipe(cfg, callbacks, data, generators).run(resume)

@@ -1,29 +1,31 @@
-"""The recipe's path for scikit-learn models (``family: sklearn``, e.g. ``random_forest``).
+"""The trainer of scikit-learn models (``family: sklearn``, e.g. ``random_forest``).
 
 Same inputs and outputs as the PyTorch loop (a ``RunConfig`` in, a ``TrainResult`` out, callbacks told
 once), so stages, tracking and reports treat a forest like any other model. There are no epochs: the
-estimator is fitted once on the training windows and reported as epoch 1. The loss config and the
-optimiser settings do not apply. The returned model is a pipeline that accepts raw windows (the
-training split's z-score is its first step), logged with MLflow's sklearn flavour.
+estimator is fitted once on the training windows and reported as epoch 1, with no snapshot (there is
+nothing to resume). The loss config, the optimiser settings, augmentation and transfer are ignored. The
+returned model is a pipeline that accepts raw windows (the training split's z-score is its first step),
+logged with MLflow's sklearn flavour.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
 from hartune.data import PreparedData, prepare
-from hartune.models import create_model
+from hartune.models import create_estimator
 from hartune.models.forest import ZScore, node_count
 from hartune.train.metrics import classification_metrics
+from hartune.train.types import TRAINERS, Callback, TrainResult
 
 if TYPE_CHECKING:
+    from hartune.augment.source import GeneratorSource
     from hartune.train.config import RunConfig
-    from hartune.train.recipe import Callback, TrainResult
 
 
 def full_proba(estimator: Pipeline, x: np.ndarray, num_classes: int) -> np.ndarray:
@@ -46,13 +48,16 @@ def latency_ms(estimator: Pipeline, window: int, channels: int) -> float:
     return median_latency_ms(estimator.predict_proba, np.zeros((1, window, channels), np.float32))
 
 
-def train_sklearn(cfg: RunConfig, callbacks: Sequence[Callback] = (), data: PreparedData | None = None) -> TrainResult:
-    from hartune.train.recipe import TrainResult
-
+@TRAINERS.register("sklearn")
+def train_sklearn(
+    cfg: RunConfig, callbacks: Sequence[Callback] = (), data: PreparedData | None = None,
+    generators: GeneratorSource | None = None, resume: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Fit once and evaluate; ``generators`` and ``resume`` are unused (no augmentation, no epochs)."""
     t0 = time.perf_counter()
     data = data if data is not None else prepare(cfg.data)
-    estimator = create_model(cfg.model.name, in_channels=data.num_channels, num_classes=data.num_classes,
-                             window=data.window, **cfg.model.params)
+    estimator = create_estimator(cfg.model.name, in_channels=data.num_channels, num_classes=data.num_classes,
+                                 window=data.window, **cfg.model.params)
     estimator.set_params(**{f"{estimator.steps[-1][0]}__random_state": cfg.seed})
     estimator.fit(data.train.x, data.train.y)
     train_m, _ = evaluate(estimator, data.train.x, data.train.y, data.num_classes)
@@ -67,7 +72,7 @@ def train_sklearn(cfg: RunConfig, callbacks: Sequence[Callback] = (), data: Prep
         "epoch_time_s": time.perf_counter() - t0,
     }
     for cb in callbacks:
-        cb.on_epoch_end(1, metrics)
+        cb.on_epoch_end(1, metrics, None)
     return TrainResult(
         config=cfg, test=test, val=val, best_epoch=1, history=[metrics], model=deployed, data=data,
         test_true=data.test.y, test_prob=prob, num_parameters=size, extra={"family": "sklearn"},

@@ -59,19 +59,16 @@ class TuneReporter:
         self.every_s, self.last = every_s, time.monotonic() - every_s
         self.before_checkpoint = before_checkpoint  # e.g. write the tracker's buffered metrics
 
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
-        """A report without a checkpoint (a model fitted once, e.g. a random forest)."""
-        from ray import tune
-
-        tune.report({**metrics, "epoch": epoch})
-
-    def on_epoch_state(self, epoch: int, metrics: dict[str, float], snapshot: Any) -> None:
+    def on_epoch_end(
+        self, epoch: int, metrics: dict[str, float], snapshot: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
+        """Without a ``snapshot`` (a model fitted once, e.g. a random forest) a report without a checkpoint."""
         import time
 
         import torch
         from ray import tune
 
-        if time.monotonic() - self.last < self.every_s:
+        if snapshot is None or time.monotonic() - self.last < self.every_s:
             tune.report({**metrics, "epoch": epoch})
             return
         self.last = time.monotonic()
