@@ -137,6 +137,25 @@ def test_malformed_spec_one_line_exit_2_store_untouched(case, command, tmp_path,
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / ".hartune").exists()
 
 
+def test_folds_whose_count_needs_missing_data(tmp_path, capsys, monkeypatch) -> None:
+    """LOSO has one fold per subject: without the recordings its folds cannot be counted, and the line
+    says which dataset is missing (nothing is downloaded: no network here)."""
+    from hartune.cli import main
+
+    monkeypatch.setenv("HARTUNE_DATA", str(tmp_path / "empty"))
+    spec = edit("datasets/watch", {"dataset": {"name": "wisdm"}, "window": {"length": 90, "stride": 45},
+                                   "split": {"kind": "loso", "folds": "all"}, "train": {"epochs": 1}})(GOOD)
+    path = tmp_path / "loso.yaml"
+    path.write_text(yaml.safe_dump({**spec, "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db"}}, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", str(path)]) == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1
+    assert ("datasets.watch.split.folds='all': a loso split has one fold per subject, so counting its folds "
+            "needs dataset 'wisdm'") in lines[0] and "WISDM_ar_v1.1_raw.txt" in lines[0]
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_not_yaml_and_not_a_mapping(tmp_path, capsys) -> None:
     from hartune.cli import main
 

@@ -121,11 +121,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def print_plan(spec) -> None:  # noqa: ANN001
     for st in spec.stages:
-        n = st.trial_count(spec)
+        n = st.planned_trials(spec)
         src = f" from {st.from_stage}" if st.from_stage else ""
         print(f"stage {st.name} ({st.kind}{src}): {n} trials, metric {st.metric} ({st.mode})")
         for line in st.describe(spec):
             print(f"  {line}")
+        if st.refit:
+            print(f"  refit: the best configuration once on every subject of {st.dataset_keys(spec)[0]}, "
+                  f"for the {st.refit_epochs} of its folds' best epochs")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -139,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         spec = spec.model_copy(update={"stages": [s for s in spec.stages if s.name == args.stage or s.name in spec.upstream(args.stage)]})
     if args.dry_run:
         print_plan(spec)
-        print(f"total: {sum(s.trial_count(spec) for s in spec.stages)} trials")
+        print(f"total: {sum(s.planned_trials(spec) for s in spec.stages)} trials")
         return 0
     t0 = time.perf_counter()
     summary = SpecRunner(spec, path, digest, uri, quiet=args.quiet).run(address=args.address, resume=args.resume)
@@ -149,6 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         c = s.counts
         best = f"best {s.best.label} ({spec.stage(s.name).primary_metric} {s.best.value:.4f})" if s.best else "no finished trial"
         print(f"  stage {s.name}: {c['finished']} finished, {c['stopped']} stopped early, {c['failed']} failed; {best}")
+        if s.refit_run:
+            print(f"    refit on every subject: model logged to run {s.refit_run[:8]} (hartune promote picks it)")
     print(f"open the results: {redact(ui_command(uri))}")
     return 0
 
@@ -185,8 +190,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     was = f"; version {out.champion[0]} is now @previous" if out.champion else ""
     forced = f" (forced: {out.reason})" if out.reason else ""
+    from hartune.tracking.runs import REFIT_TAG
+
+    valued = (f"cross-validated {k.metric} {k.value:.4f} (its refit on every subject)"
+              if k.run.data.tags.get(REFIT_TAG) == "true" else f"{k.metric} {k.value:.4f}")
     print(f"{out.name} version {out.version} is @champion: run {k.run_id[:8]} ({k.run.info.run_name}), "
-          f"{k.metric} {k.value:.4f}{was}{forced}")
+          f"{valued}{was}{forced}")
     print(f"load it: mlflow.pyfunc.load_model('models:/{out.name}@champion')  (tracking {redact(uri)})")
     return 0
 

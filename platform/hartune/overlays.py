@@ -14,12 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 
+TAGS = ("name", "kind")  # the keys that pick a config class: a changed one replaces its mapping
+
+
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` wins; nested mappings merge. A changed ``name`` (model, loss) replaces the mapping."""
+    """``over`` wins; nested mappings merge. A changed ``name`` (model, loss, dataset) or ``kind``
+    (split) replaces the mapping: the knobs of another class do not carry over."""
     out = copy.deepcopy(dict(base))
     for k, v in over.items():
         if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            if "name" in v and v["name"] != out[k].get("name"):
+            if any(t in v and v[t] != out[k].get(t) for t in TAGS):
                 out[k] = copy.deepcopy(dict(v))
             else:
                 out[k] = deep_merge(out[k], v)

@@ -19,7 +19,7 @@ PRESETS: Registry[dict[str, Any]] = Registry("dataset preset")
 PRESETS.register("wisdm")({
     "dataset": {"name": "wisdm"},
     "window": {"length": 90, "stride": 45},
-    "split": {"kind": "kfold", "k": 5, "fold": 0},  # by subject
+    "split": {"kind": "kfold", "k": 5, "folds": "all"},  # by subject, every fold (cross-validation)
     "train": {"batch_size": 512, "epochs": 50, "lr": 0.005},
 })
 PRESETS.register("pamap2")({

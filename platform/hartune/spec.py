@@ -80,6 +80,7 @@ class Spec(Strict):
     # each file is validated once, however many stage methods ask for it.
     _folder: Path = PrivateAttr(default_factory=Path.cwd)
     _spaces: dict[tuple[str, str, str], Any] = PrivateAttr(default_factory=dict)
+    _folds: dict[str, list[int] | None] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -170,12 +171,39 @@ class Spec(Strict):
             out["model"] = self.models[m].model_dump() if m in self.models else {"name": m}
         return out
 
-    def resolve(self, dataset: str, overlay: Mapping[str, Any], seed: int) -> dict[str, Any]:
-        """The merged, not yet validated, run config dict of one trial."""
+    def resolve(self, dataset: str, overlay: Mapping[str, Any], seed: int, fold: int | None = None) -> dict[str, Any]:
+        """The merged, not yet validated, run config dict of one trial. On a dataset with a fold axis
+        the trial trains one fold (``fold``; default the axis's first, enough to validate a config)."""
         raw = deep_merge(self.base_raw(dataset), self.model_overlay(overlay))
         raw.setdefault("model", {"name": "usad"})
         raw["seed"] = seed
+        split = raw.get("data", {}).get("split", {})
+        if isinstance(split, dict) and split.get("folds") is not None:
+            first = 0 if split["folds"] == "all" else split["folds"][0]
+            raw["data"]["split"] = {**split, "fold": first if fold is None else fold, "folds": None}
         return self.transfer_overlay(raw)
+
+    def folds(self, dataset: str) -> list[int] | None:
+        """The cross-validation folds of dataset entry ``dataset`` (None: no fold axis), counted once per
+        spec. LOSO counts one fold per subject, so its count reads the dataset's recordings; when they
+        cannot be read, one line says which dataset and why."""
+        if dataset not in self._folds:
+            entry = self.datasets[dataset]
+            split, subjects = entry.split, None
+            where = f"datasets.{dataset}.split.folds={split.folds!r}"
+            try:
+                if split.folds is not None and split.static_fold_count() is None:
+                    from hartune.data.datasets import load_recordings
+
+                    try:
+                        subjects = load_recordings(entry.dataset).subjects
+                    except DataError as e:
+                        raise DataError(f"a {split.kind} split has one fold per subject, so counting its folds "
+                                        f"needs dataset {entry.dataset.name!r}: {e}") from None
+                self._folds[dataset] = split.fold_list(subjects)
+            except DataError as e:
+                raise ConfigError(f"{where}: {e}") from None
+        return self._folds[dataset]
 
     def transfer_overlay(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Resolve ``transfer.pretrain: <dataset key>`` into that entry's data config (without its
@@ -188,12 +216,15 @@ class Spec(Strict):
                     f"transfer.pretrain={key!r}: not a dataset of this spec; accepted: {', '.join(self.datasets)}"
                 )
             data = self.datasets[key].model_dump(mode="json", exclude={"train"})
+            data["split"]["folds"] = None  # pretraining takes one split, never an axis
             raw = {**raw, "transfer": {**t, "pretrain": data}}
         return raw
 
-    def run_config(self, dataset: str, overlay: Mapping[str, Any], seed: int, where: str) -> RunConfig:
+    def run_config(
+        self, dataset: str, overlay: Mapping[str, Any], seed: int, where: str, fold: int | None = None
+    ) -> RunConfig:
         try:
-            return validate_config(RunConfig, self.resolve(dataset, overlay, seed), prefix=where)
+            return validate_config(RunConfig, self.resolve(dataset, overlay, seed, fold), prefix=where)
         except UnknownNameError as e:
             raise ConfigError(f"{where}: {e}") from None
 
@@ -246,7 +277,8 @@ def check_spec(spec: Spec, spec_path: Path, gpus_available: float, prepare_data:
                 data_cfgs.setdefault(run.data.model_dump_json(), (run.data, f"datasets.{key}"))
                 if run.transfer is not None:  # the pretraining data must prepare too
                     data_cfgs.setdefault(run.transfer.pretrain.model_dump_json(), (run.transfer.pretrain, f"stages[{i}] transfer.pretrain"))
-            total += st.trial_count(spec)
+            st.check_refit(spec, i)
+            total += st.planned_trials(spec)
         for data, data_where in data_cfgs.values() if prepare_data else ():
             try:
                 prepare(data)

@@ -34,8 +34,11 @@ def test_full_spec_validates_and_plans_with_the_data_present(releases, tmp_path,
     assert main(["run", str(SPEC), "--dry-run", "--gpus", "8"]) == 0
     plan = capsys.readouterr().out
     counts = {line.split()[1]: int(line.split(": ")[1].split()[0]) for line in plan.splitlines() if line.startswith("stage ")}
-    assert counts == {"table2": 9 * 3 * 3, "independent": 12 * 3, "composite": 30, "interleaved": 1 + 9 * 8,
-                      "blend": 7 * 3, "baselines": 12 * 2 * 3}
+    # WISDM's preset is 5-fold cross-validation by subject: 5 trials per configuration on it, 1 elsewhere
+    per_row = {"table2": 5 + 1 + 1, "baselines": 5 + 1}
+    assert counts == {"table2": 9 * per_row["table2"] * 3, "independent": 12 * 3, "composite": 30,
+                      "interleaved": 1 + 9 * 8, "blend": 7 * 3, "baselines": 12 * per_row["baselines"] * 3}
+    assert "wisdm (5 folds: 0-4)" in plan
     assert f"total: {sum(counts.values())} trials" in plan
 
 

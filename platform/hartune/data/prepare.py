@@ -39,6 +39,7 @@ class DataConfig(BaseModel):
 class Part:
     x: np.ndarray  # (N, T, C) float32, normalised
     y: np.ndarray  # (N,) int64
+    subject: np.ndarray | None = None  # (N,) int64: whose window (per-subject test results)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def prepare(cfg: DataConfig) -> PreparedData:
         mean, std = np.zeros(c, np.float32), np.ones(c, np.float32)
 
     def part(w: Windows) -> Part:
-        return Part(((w.x - mean) / std).astype(np.float32), w.y)
+        return Part(((w.x - mean) / std).astype(np.float32), w.y, w.subject)
 
     counts = {k: np.bincount(w.y, minlength=rec.num_classes).tolist() for k, w in parts.items()}
     return PreparedData(

@@ -5,6 +5,11 @@ by recording (OPPORTUNITY's protocol): no sample is on two sides, but a subject 
 paper-style window split: allowed, but marked ``leaky`` because a subject's windows land on both sides
 (and overlapping windows put the same samples in train and test).
 A split's own ``seed`` fixes its partition, so training seeds vary the model, not the split.
+
+Subject-wise cross-validation: ``loso`` and ``kfold`` have folds, and ``folds: all`` (or a list of fold
+indices) makes them an axis of every stage: each fold is its own trial (``fold`` set, ``folds`` cleared),
+and reports and searches use the mean over the folds (``hartune.tune.cv``). Every other kind has one
+fold and refuses ``folds``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator, model_validator
 
 from hartune.data.base import DataError
 from hartune.registry import Registry
@@ -33,7 +38,30 @@ class SplitConfig(BaseModel):
 
     kind: str
     seed: int = Field(0, description="fixes the partition; independent of the training seed")
+    # The cross-validation axis: ``all`` or fold indices (``fold`` is then set per trial). Only kinds
+    # with several folds accept it.
+    folds: Literal["all"] | list[NonNegativeInt] | None = None
     leaky: ClassVar[bool] = False
+    foldable: ClassVar[bool] = False  # has several folds (loso, kfold)
+
+    @field_validator("folds")
+    @classmethod
+    def _folds_allowed(cls, v: Literal["all"] | list[int] | None) -> Literal["all"] | list[int] | None:
+        if v is not None and not cls.foldable:
+            kind = cls.model_fields["kind"].default
+            raise ValueError(f"a {kind!r} split has one fold; cross-validation needs kind loso or kfold")
+        if isinstance(v, list) and not v:
+            raise ValueError("an empty list; give fold indices or all")
+        if isinstance(v, list) and len(set(v)) != len(v):
+            raise ValueError("repeats a fold")
+        return v
+
+    @model_validator(mode="after")
+    def _folds_in_range(self) -> SplitConfig:
+        n = self.static_fold_count()
+        if isinstance(self.folds, list) and n is not None and max(self.folds) >= n:
+            raise ValueError(f"folds={self.folds}: fold {max(self.folds)} is out of range; accepted 0..{n - 1}")
+        return self
 
     def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
         """``subject``, ``y`` and ``session`` (None where a dataset names none) are per window, (N,)."""
@@ -41,6 +69,31 @@ class SplitConfig(BaseModel):
 
     def num_folds(self, subjects: np.ndarray) -> int:
         return 1
+
+    def static_fold_count(self) -> int | None:
+        """The fold count when the config alone fixes it (k-fold's k); None when it depends on the data."""
+        return 1
+
+    def fold_list(self, subjects: np.ndarray | None) -> list[int] | None:
+        """The folds of the cross-validation axis (None: no axis). ``subjects`` (one per window or per
+        recording) is needed only when the fold count depends on the data; raises ``DataError`` for a
+        fold out of range."""
+        if self.folds is None:
+            return None
+        n = self.static_fold_count()
+        if n is None:
+            if subjects is None:
+                raise DataError(f"split {self.kind!r} has one fold per subject: its fold count needs the data")
+            n = self.num_folds(subjects)
+        folds = list(range(n)) if self.folds == "all" else list(self.folds)
+        bad = [f for f in folds if f >= n]
+        if bad:
+            raise DataError(f"fold {bad[0]} is out of range; accepted 0..{n - 1} ({n} folds in the data)")
+        return folds
+
+    def at_fold(self, fold: int) -> SplitConfig:
+        """The split of one fold of the axis (``fold`` set, no ``folds``)."""
+        return self.model_copy(update={"fold": fold, "folds": None})
 
 
 SPLITS: Registry[type[SplitConfig]] = Registry("split")
@@ -93,9 +146,13 @@ class LOSOSplit(SplitConfig):
     kind: Literal["loso"] = "loso"
     fold: int = Field(0, ge=0)
     n_val: int = Field(1, ge=1)
+    foldable: ClassVar[bool] = True
 
     def num_folds(self, subjects: np.ndarray) -> int:
         return len(set(subjects.tolist()))
+
+    def static_fold_count(self) -> int | None:
+        return None
 
     def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
         all_s = sorted(set(subject.tolist()))
@@ -113,6 +170,7 @@ class KFoldSplit(SplitConfig):
     k: int = Field(5, ge=2)
     fold: int = Field(0, ge=0)
     n_val: int = Field(1, ge=1)
+    foldable: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> KFoldSplit:
@@ -123,6 +181,9 @@ class KFoldSplit(SplitConfig):
     def num_folds(self, subjects: np.ndarray) -> int:
         return self.k
 
+    def static_fold_count(self) -> int | None:
+        return self.k
+
     def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
         all_s = np.random.default_rng(self.seed).permutation(sorted(set(subject.tolist()))).tolist()
         if self.k > len(all_s):
@@ -131,6 +192,20 @@ class KFoldSplit(SplitConfig):
         test = groups[self.fold].tolist()
         rest = [s for s in all_s if s not in test]
         return _by_subjects(subject, test, rest[: self.n_val], fold=self.fold)
+
+
+@register_split
+class AllSubjectsSplit(SplitConfig):
+    """Every window trains; validation and test are empty. The refit of a cross-validated stage
+    (``refit: true``) trains the selected configuration this way, for a fixed number of epochs: its
+    expected performance is the cross-validation's, it has none of its own."""
+
+    kind: Literal["all"] = "all"
+
+    def assign(self, subject: np.ndarray, y: np.ndarray, session: np.ndarray | None = None) -> SplitIndices:
+        none = np.zeros(0, dtype=np.int64)
+        return SplitIndices(np.arange(len(subject)), none, none,
+                            {"train_subjects": sorted(set(subject.tolist())), "val_subjects": [], "test_subjects": []})
 
 
 @register_split

@@ -141,9 +141,11 @@ class CompositeLoss(Loss):
             self.controller.previous = state["previous"]
 
     def on_epoch_end(self, epoch: int, val_metrics: Mapping[str, float]) -> dict[str, float]:
-        """Log the weights this epoch trained with; an adaptive composite then updates them."""
+        """Log the weights this epoch trained with; an adaptive composite then updates them. Without a
+        validation split (a refit on every subject) the recipe passes the training accuracy; a metric
+        it does not have leaves the weights where they are."""
         used = {f"loss_weight_{n}": float(w) for n, w in zip(self.terms, self.weights.tolist())}
-        if self.controller is not None:
+        if self.controller is not None and self.controller.cfg.metric in val_metrics:
             new = self.controller.update(float(val_metrics[self.controller.cfg.metric]))
             self.weights.copy_(torch.as_tensor(new, dtype=torch.float32))
         return used

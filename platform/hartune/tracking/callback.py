@@ -21,10 +21,14 @@ class TrialStatusCallback(Callback):
 
     def _run(self, trial: Any) -> str:
         c = runs.client(self.uri)
-        found = runs.find_trial_run(c, self.experiment_id, self.stage_run, trial.trial_id)
+        parent = runs.trial_parent(c, self.experiment_id, self.stage_run, trial.config)
+        found = runs.find_trial_run(c, self.experiment_id, parent, trial.trial_id)
         if found:
             return found
-        run_id = runs.start_run(c, self.experiment_id, runs.trial_name(trial.config), "trial", self.stage_run, {runs.TRIAL_TAG: trial.trial_id})
+        tags = {runs.TRIAL_TAG: trial.trial_id}
+        if trial.config.get("fold") is not None:
+            tags.update({runs.FOLD_TAG: str(trial.config["fold"]), runs.GROUP_TAG: runs.group_key(trial.config)})
+        run_id = runs.start_run(c, self.experiment_id, runs.trial_name(trial.config), "trial", parent, tags)
         runs.log_params(c, run_id, {"tune": dict(trial.config)})
         return run_id
 

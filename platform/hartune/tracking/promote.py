@@ -59,20 +59,33 @@ class Outcome:
 
 def find_candidate(c: MlflowClient, exp_name: str, metric: str, stage: str | None = None,
                    parent: str | None = None) -> Candidate:
-    """The trial with a logged model and the best ``test_<metric>`` under one parent run."""
+    """The trial with a logged model and the best ``test_<metric>`` under one parent run. A
+    cross-validated stage offers only its refit model (``refit: true``), valued at the cross-validation
+    mean; without a refit it is refused, since each fold's model saw only part of the subjects."""
     tree = runs.RunTree(c, exp_name)
     top = tree.parent(parent)
     stages = {s.name: s for s in tree.stages(top)}
     if stage is not None and stage not in stages:
         raise ConfigError(f"--stage {stage!r}: run {top.run_id[:8]} of {exp_name!r} has stages {', '.join(sorted(stages)) or 'none'}")
     wanted = [s for n, s in stages.items() if stage is None or n == stage]
-    trials = {t.run_id: t for s in wanted for t in tree.stage_trials(s)}
     key = f"test_{metric}"
+    trials: dict[str, tuple[runs.TrialRecord, str]] = {}  # run id -> (trial, the metric that values it)
+    for s in wanted:
+        if not tree.cross_validated(s):
+            trials.update({t.run_id: (t, key) for t in tree.stage_trials(s)})
+            continue
+        refit = s.tags.get(runs.REFIT_RUN_TAG)
+        if refit is None:
+            raise ConfigError(
+                f"stage {s.name!r} of run {top.run_id[:8]} is cross-validated: each fold's model saw only part "
+                "of the subjects, so none is the model to deploy; add refit: true to the stage (its best "
+                "configuration trained once on every subject) and run it again, or pick another --stage")
+        trials[refit] = (tree.trial(refit), f"cv_{key}")
     found: list[Candidate] = []
     for m in tree.logged_models():
-        t = trials.get(m.source_run_id or "")
-        if m.name == TRIAL_MODEL and t is not None and key in t.metrics:
-            found.append(Candidate(c.get_run(t.run_id), m.model_uri, key, float(t.metrics[key])))
+        t, value_key = trials.get(m.source_run_id or "", (None, key))
+        if m.name == TRIAL_MODEL and t is not None and value_key in t.metrics:
+            found.append(Candidate(c.get_run(t.run_id), m.model_uri, key, float(t.metrics[value_key])))
     where = f"run {top.run_id[:8]} of {exp_name!r}" + (f", stage {stage!r}" if stage else "")
     if not found:
         raise ConfigError(f"no trial with a logged model and {key} in {where} "
@@ -87,7 +100,8 @@ def current_champion(c: MlflowClient, name: str, key: str) -> tuple[str, str, fl
         mv = c.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:  # no such registered model, or no champion yet
         return None
-    value = c.get_run(mv.run_id).data.metrics.get(key) if mv.run_id else None
+    metrics = c.get_run(mv.run_id).data.metrics if mv.run_id else {}
+    value = metrics.get(key, metrics.get(f"cv_{key}"))  # a refit model: its cross-validation mean
     return mv.version, mv.run_id or "", value
 
 
@@ -138,7 +152,8 @@ def _register(uri: str, c: MlflowClient, cand: Candidate, name: str, forced: boo
     mlflow.set_tracking_uri(uri)
     run_id = cand.run_id
     data = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/data.json"))
-    class_names = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/confusion_matrix.json"))["class_names"]
+    class_names = data.get("class_names") or json.loads(
+        mlflow.artifacts.load_text(f"runs:/{run_id}/confusion_matrix.json"))["class_names"]
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=cand.model_uri, dst_path=str(Path(tmp) / "model"))
         logged = Model.load(local)
@@ -177,6 +192,7 @@ def split_summary(cand: Candidate, data: dict[str, Any]) -> dict[str, Any]:
 def version_tags(cand: Candidate, data: dict[str, Any], forced: bool) -> dict[str, str]:
     t = cand.run.data.tags
     metrics = {k: f"{v:.6g}" for k, v in sorted(cand.run.data.metrics.items()) if k.startswith("test_")}
+    metrics.update(expected_performance(cand))
     return {
         runs.DATA_FINGERPRINT_TAG: str(data.get("fingerprint", t.get(runs.DATA_FINGERPRINT_TAG, ""))),
         runs.SPEC_HASH_TAG: t.get(runs.SPEC_HASH_TAG, ""),
@@ -188,6 +204,21 @@ def version_tags(cand: Candidate, data: dict[str, Any], forced: bool) -> dict[st
         "hartune.forced": str(forced).lower(),
         **metrics,
     }
+
+
+def expected_performance(cand: Candidate) -> dict[str, str]:
+    """A refit model's expected performance: the cross-validation's mean ± std of each test metric,
+    with its protocol (version tags ``hartune.expected_<metric>`` and ``hartune.cv_protocol``)."""
+    m, t = cand.run.data.metrics, cand.run.data.tags
+    if t.get(runs.REFIT_TAG) != "true":
+        return {}
+    folds = int(m.get("cv_folds", 0))
+    out = {f"hartune.expected_{k.removeprefix('cv_test_')}": f"{v:.4f} ± {m.get(f'{k}_std', float('nan')):.4f} "
+           f"(mean ± std over {folds} folds)" for k, v in sorted(m.items()) if k.startswith("cv_test_") and
+           not k.endswith("_std")}
+    out[runs.CV_PROTOCOL_TAG] = t.get(runs.CV_PROTOCOL_TAG, "")
+    out[runs.REFIT_EPOCHS_TAG] = t.get(runs.REFIT_EPOCHS_TAG, "")
+    return out
 
 
 def _model_doc(model_name: str) -> str:
@@ -230,10 +261,13 @@ def model_card(cand: Candidate, name: str, data: dict[str, Any], class_names: li
         *[f"- {k}: {v}" for k, v in split.items() if k not in ("class_counts", "dataset")],
         *[f"- class counts, {part}: {c}" for part, c in counts.items()],
         "",
-        "## Test metrics",
-        "| metric | value |",
-        "|---|---|",
-        *[f"| {k.removeprefix('test_')} | {v:.4f} |" for k, v in metrics],
+        *(["## Expected performance (the cross-validation that selected this refit model)",
+           f"- protocol: {t.get(runs.CV_PROTOCOL_TAG, '?')}", f"- epochs: {t.get(runs.REFIT_EPOCHS_TAG, '?')}",
+           "| metric | mean ± std over folds |", "|---|---|",
+           *[f"| {k.removeprefix('hartune.expected_')} | {v} |" for k, v in expected_performance(cand).items()
+             if k.startswith("hartune.expected_")]] if t.get(runs.REFIT_TAG) == "true" else
+          ["## Test metrics", "| metric | value |", "|---|---|",
+           *[f"| {k.removeprefix('test_')} | {v:.4f} |" for k, v in metrics]]),
         "",
         "## Training config (the run's params)",
         "```",

@@ -31,15 +31,19 @@ from mlflow.tracking import MlflowClient
 from hartune.overlays import flatten
 from hartune.registry import ConfigError, UnknownNameError
 from hartune.tracking.store import redact
+from hartune.tune.outcomes import group_key
 
 # -- tag names -----------------------------------------------------------------------------------------
 PARENT = "mlflow.parentRunId"
-LEVEL_TAG = "hartune.level"  # run | stage | step | trial
+LEVEL_TAG = "hartune.level"  # run | stage | step | group | trial
 TRIAL_TAG = "hartune.trial_id"
 STAGE_TAG = "hartune.stage"  # a step's or trial's stage name
 STAGE_KIND_TAG = "hartune.stage_kind"  # on a stage run: grid, search, blend, independent, interleaved
 TRIALS_KIND_TAG = "hartune.trials_kind"  # on a run holding trials: the kind of its Tune experiment
 STEP_TAG = "hartune.step"
+GROUP_TAG = "hartune.group"  # on a group run and its fold trials: the configuration they evaluate
+FOLD_TAG = "hartune.fold"  # on a fold trial
+TEST_SUBJECTS_TAG = "hartune.test_subjects"  # on a trial: the subjects of its test split
 VARIANT_TAG = "hartune.variant"
 SPEC_TAG = "hartune.spec"  # the spec's name
 SPEC_HASH_TAG = "hartune.spec_hash"
@@ -48,6 +52,11 @@ BEST_TAG = "hartune.best"  # the best configuration's label
 BEST_TRIALS_TAG = "hartune.best_trials"
 BEST_RUN_TAG = "hartune.best_run_id"  # on a stage run: the trial run whose model was logged
 BEST_OF_STAGE_TAG = "hartune.best_of_stage"
+REFIT_TAG = "hartune.refit"  # on a refit trial run: the best configuration trained on every subject
+REFIT_RUN_TAG = "hartune.refit_run_id"  # on a stage run: its refit trial run
+CV_PROTOCOL_TAG = "hartune.cv_protocol"  # on a refit trial run: the cross-validation it was selected by
+REFIT_EPOCHS_TAG = "hartune.refit_epochs"
+REFIT_STEP = "refit"  # the step run holding a stage's refit trial
 ARTIFACTS_TAG = "hartune.artifacts"  # on a stage run: the tables and figures the stage logged
 STATUS_TAG = "hartune.status"  # on a trial run: finished, stopped_early, failed, lost
 ERROR_TAG = "hartune.error"
@@ -191,8 +200,60 @@ def find_trial_run(c: MlflowClient, experiment_id: str, stage_run: str, trial_id
 
 
 def trial_name(config: Mapping[str, Any]) -> str:
-    """A trial run's name from its Tune config: ``<variant>-<dataset>-s<seed>``."""
-    return f"{config.get('variant')}-{config.get('dataset')}-s{config.get('seed')}"
+    """A trial run's name from its Tune config: ``<variant>-<dataset>-s<seed>`` (``-f<fold>`` on a fold
+    axis)."""
+    fold = f"-f{config['fold']}" if config.get("fold") is not None else ""
+    return f"{config.get('variant')}-{config.get('dataset')}-s{config.get('seed')}{fold}"
+
+
+def find_group(c: MlflowClient, experiment_id: str, holder: str, key: str) -> str | None:
+    """The group run ``key`` under ``holder`` (the stage or step run of the Tune experiment)."""
+    found = c.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{PARENT}` = '{holder}' and tags.`{LEVEL_TAG}` = 'group' and tags.`{GROUP_TAG}` = '{key}'",
+        order_by=["attributes.start_time ASC"], max_results=1,
+    )
+    return found[0].info.run_id if found else None
+
+
+def trial_parent(c: MlflowClient, experiment_id: str, holder: str, config: Mapping[str, Any]) -> str:
+    """Where a trial's run hangs: its group run on a fold axis (the driver opened it before the trial
+    existed; see :class:`GroupOpener`), else the holder itself."""
+    if config.get("fold") is None:
+        return holder
+    key = group_key(config)
+    return find_group(c, experiment_id, holder, key) or open_group(c, experiment_id, holder, config, {})
+
+
+def open_group(c: MlflowClient, experiment_id: str, holder: str, config: Mapping[str, Any],
+               tags: Mapping[str, str]) -> str:
+    """The group run of ``config``'s configuration: found again (a resume), else created."""
+    key = group_key(config)
+    found = find_group(c, experiment_id, holder, key)
+    if found:
+        return found
+    group_tags = {GROUP_TAG: key, **tags}
+    if config.get("variant") is not None:
+        group_tags[VARIANT_TAG] = str(config["variant"])
+    name = key.replace("-", " ", 1) if config.get("point") is not None else key
+    run_id = start_run(c, experiment_id, name, "group", holder, group_tags)
+    log_params(c, run_id, {k: v for k, v in config.items() if k not in ("fold",)})
+    return run_id
+
+
+@dataclass(frozen=True)
+class GroupOpener:
+    """Opens a cross-validation group's run on the driver, before its first fold trial exists (a
+    searcher calls it), so that concurrent fold trials never race to create it. Picklable: Tune saves
+    its searcher with the experiment."""
+
+    uri: str
+    experiment_id: str
+    holder: str
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def __call__(self, config: Mapping[str, Any]) -> None:
+        open_group(client(self.uri), self.experiment_id, self.holder, config, dict(self.tags))
 
 
 def trial_run(
@@ -224,6 +285,41 @@ def record_result(
         log_metrics(c, run_id, {f"best_{metric}": best.value})
         set_tags(c, run_id, {BEST_TAG: best.label, BEST_TRIALS_TAG: ",".join(best.trial_ids)})
         log_json(c, run_id, best.overlay, BEST_CONFIG)
+
+
+def record_group(c: MlflowClient, group_id: str, trials: Sequence[TrialRecord]) -> None:
+    """A cross-validation group's summary on its run, once its fold trials ended: the mean and std over
+    the finished folds of every ``val_*`` (the best epoch's, as the searcher saw it) and ``test_*``
+    metric (``<key>`` and ``<key>_std``), the fold counts, a per-fold table (``folds.csv``) and the
+    group's status (FINISHED when every fold finished, KILLED when one was stopped, FAILED when one
+    failed)."""
+    import statistics
+
+    import pandas as pd
+
+    done = [t for t in trials if t.finished]
+    per_fold = [{"fold": t.tags.get(FOLD_TAG, ""), "test_subjects": t.tags.get(TEST_SUBJECTS_TAG, ""),
+                 "status": t.tags.get(STATUS_TAG, t.status.lower()), "run": t.run_id,
+                 **fold_metrics(t)} for t in sorted(trials, key=lambda t: int(t.tags.get(FOLD_TAG, 0) or 0))]
+    summary: dict[str, float] = {"folds": len(trials), "folds_finished": len(done)}
+    for key in sorted({k for t in done for k in fold_metrics(t)}):
+        values = [fold_metrics(t)[key] for t in done if key in fold_metrics(t)]
+        summary[key] = statistics.fmean(values)
+        if len(values) > 1:
+            summary[f"{key}_std"] = statistics.stdev(values)
+    log_metrics(c, group_id, summary)
+    c.log_text(group_id, pd.DataFrame(per_fold).to_csv(index=False), "folds.csv")
+    statuses = {t.status for t in trials}
+    status = "FAILED" if "FAILED" in statuses else "KILLED" if statuses - {"FINISHED"} else "FINISHED"
+    c.set_terminated(group_id, status)
+
+
+def fold_metrics(t: TrialRecord) -> dict[str, float]:
+    """A fold trial's figures that its group averages: its best epoch's validation metrics (``val_*``,
+    logged as ``best_val_*``) and its test metrics."""
+    out = {k.removeprefix("best_"): v for k, v in t.metrics.items() if k.startswith("best_val_")}
+    out.update({k: v for k, v in t.metrics.items() if k.startswith("test_")})
+    return out
 
 
 def mark_best_model(c: MlflowClient, stage_run: str, trial_run_id: str) -> None:
@@ -387,13 +483,29 @@ class RunTree:
         return picked
 
     def trial_groups(self, stage: RunRef) -> list[tuple[str, RunRef]]:
-        """The runs holding a stage's trials: its steps (name, step run), or the stage run itself ("")."""
-        steps = self.children(stage.run_id, "step")
+        """The runs holding a stage's trials: its steps (name, step run), or the stage run itself ("").
+        The ``refit`` step (``refit: true``) is not among them: its one trial has no test split."""
+        steps = [s for s in self.children(stage.run_id, "step") if s.tags.get(STEP_TAG) != REFIT_STEP]
         return [(s.name, s) for s in steps] or [("", stage)]
 
     def trials(self, run_id: str) -> list[TrialRecord]:
-        """The trial runs directly under ``run_id`` (a stage or step run), in start order."""
-        return [_trial(r) for r in self._search(f"tags.`{PARENT}` = '{run_id}' and tags.`{LEVEL_TAG}` = 'trial'")]
+        """The trial runs of a stage or step run (through its cross-validation groups, if any) or of a
+        group run, in start order."""
+        direct = [_trial(r) for r in self._search(f"tags.`{PARENT}` = '{run_id}' and tags.`{LEVEL_TAG}` = 'trial'")]
+        grouped = [t for g in self.groups(run_id) for t in self.trials(g.run_id)]
+        return sorted(direct + grouped, key=lambda t: t.start_time)
+
+    def cross_validated(self, stage: RunRef) -> bool:
+        """Whether a stage's trials are folds of a cross-validation (it has group runs)."""
+        return any(self.groups(run.run_id) for _, run in self.trial_groups(stage))
+
+    def trial(self, run_id: str) -> TrialRecord:
+        return _trial(self.client.get_run(run_id))
+
+    def groups(self, run_id: str) -> list[RunRef]:
+        """The cross-validation group runs of a stage or step run (one per configuration, holding its
+        fold trials)."""
+        return self.children(run_id, "group")
 
     def stage_trials(self, stage: RunRef) -> list[TrialRecord]:
         """Every trial of a stage, through its steps if it has any."""

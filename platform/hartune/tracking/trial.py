@@ -16,7 +16,7 @@ import torch
 from hartune.tracking import runs
 from hartune.tracking.plots import confusion_figure, curves_figure
 from hartune.train import TrainResult
-from hartune.train.metrics import confusion, per_class_report
+from hartune.train.metrics import classification_metrics, confusion, per_class_report
 from hartune.train.types import Snapshot
 
 
@@ -67,24 +67,29 @@ class TrialTracker:
         final.update({f"best_val_{k}": v for k, v in result.val.items()})
         final.update({"best_epoch": result.best_epoch, "num_parameters": result.num_parameters})
         final.update(deployment_metrics(result))
-        final["test_minority_recall"] = minority_recall(result)
+        has_test = len(result.test_true) > 0  # a refit on every subject has no test split
+        if has_test:
+            final["test_minority_recall"] = minority_recall(result)
         final.update(self.log_augmentation(result))
         runs.log_metrics(c, self.run_id, final, step=len(result.history))
         runs.set_tags(c, self.run_id, {
             runs.DATA_FINGERPRINT_TAG: d.fingerprint, runs.LEAKY_SPLIT_TAG: str(d.leaky_split).lower(),
             runs.PATIENCE_STOP_TAG: str(result.stopped_early).lower(),
         })
-        pred = result.test_prob.argmax(1)
-        cm = confusion(result.test_true, pred, d.num_classes)
-        runs.log_png(c, self.run_id, confusion_figure(cm, d.class_names, "test"), "confusion_matrix.png")
         runs.log_png(c, self.run_id, curves_figure(result.history, ["train_loss", "val_loss"]), "curves/loss.png")
         runs.log_png(c, self.run_id, curves_figure(result.history, ["train_accuracy", "val_accuracy", "val_f1_macro"]), "curves/accuracy.png")
-        runs.log_json(c, self.run_id, per_class_report(result.test_true, pred, d.class_names), "per_class_report.json")
-        runs.log_json(c, self.run_id, {"confusion_matrix": cm.tolist(), "class_names": d.class_names}, "confusion_matrix.json")
-        runs.log_json(c, self.run_id, {"split": d.info, "fingerprint": d.fingerprint}, "data.json")
+        if has_test:
+            pred = result.test_prob.argmax(1)
+            cm = confusion(result.test_true, pred, d.num_classes)
+            runs.log_png(c, self.run_id, confusion_figure(cm, d.class_names, "test"), "confusion_matrix.png")
+            runs.log_json(c, self.run_id, per_class_report(result.test_true, pred, d.class_names), "per_class_report.json")
+            runs.log_json(c, self.run_id, {"confusion_matrix": cm.tolist(), "class_names": d.class_names}, "confusion_matrix.json")
+            runs.log_json(c, self.run_id, per_subject_report(result), "per_subject.json")
+        runs.log_json(c, self.run_id, {"split": d.info, "fingerprint": d.fingerprint, "class_names": d.class_names},
+                      "data.json")
         c.log_text(self.run_id, spec_text, "spec.yaml")
         if log_model:
-            log_model_of(self.uri, self.run_id, result.model, d.test.x[:4] * d.std + d.mean)
+            log_model_of(self.uri, self.run_id, result.model, example_windows(result))
         c.set_terminated(self.run_id, "FINISHED")
         return final
 
@@ -115,6 +120,28 @@ class TrialTracker:
         runs.set_tags(c, self.run_id, {runs.ERROR_TAG: f"{type(error).__name__}: {error}"})
         c.log_text(self.run_id, "".join(traceback.format_exception(error)), "error.txt")
         c.set_terminated(self.run_id, "FAILED")
+
+
+def per_subject_report(result: TrainResult) -> list[dict[str, float | int]]:
+    """Test accuracy and F1-macro of each test subject's windows (LOSO: the fold's one subject), for the
+    report's per-subject tables; empty when the windows carry no subject ids."""
+    d = result.data
+    if d.test.subject is None:
+        return []
+    out = []
+    for s in sorted(set(d.test.subject.tolist())):
+        keep = d.test.subject == s
+        m = classification_metrics(result.test_true[keep], result.test_prob[keep], d.num_classes)
+        out.append({"subject": int(s), "windows": int(keep.sum()), "accuracy": m["accuracy"], "f1_macro": m["f1_macro"]})
+    return out
+
+
+def example_windows(result: TrainResult) -> np.ndarray:
+    """Four raw (un-normalised) windows for a logged model's input example: test windows, or training
+    windows when there is no test split (a refit)."""
+    d = result.data
+    part = d.test if len(d.test.y) else d.train
+    return (part.x[:4] * d.std + d.mean).astype(np.float32)
 
 
 def minority_recall(result: TrainResult) -> float:
@@ -196,8 +223,7 @@ def save_checkpoint(result: TrainResult, folder: Path) -> None:
         joblib.dump(result.model, folder / "model.joblib")
     (folder / "run_config.json").write_text(result.config.model_dump_json())
     d = result.data
-    example = d.test.x[:4] * d.std + d.mean
-    np.save(folder / "example.npy", example.astype(np.float32))
+    np.save(folder / "example.npy", example_windows(result))
     (folder / "meta.json").write_text(json.dumps({
         "class_names": d.class_names, "channel_names": d.channel_names, "window": d.window,
         "num_channels": d.num_channels, "fingerprint": d.fingerprint,

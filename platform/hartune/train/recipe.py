@@ -251,7 +251,8 @@ class Recipe:
                 break
             t0 = time.perf_counter()
             metrics = self.train_epoch(epoch)
-            val, _ = self.evaluate(self.val_x, self.val_y)
+            # no validation split (a refit on every subject): the last epoch is the one kept
+            val = self.evaluate(self.val_x, self.val_y)[0] if len(self.val_y) else {}
             metrics.update({f"val_{k}": v for k, v in val.items()})
             metrics["lr"] = self.optimizer.param_groups[0]["lr"]
             metrics["num_parameters"] = self.num_parameters  # a possible second objective of a search
@@ -259,12 +260,15 @@ class Recipe:
             if self.cfg.transfer is not None:
                 metrics["num_trainable_parameters"] = self.num_trainable_parameters
             metrics["epoch_time_s"] = time.perf_counter() - t0
-            metrics.update(self.loss_fn.on_epoch_end(epoch, val))  # adaptive losses update their weights here
+            signal = val or {"accuracy": metrics["train_accuracy"]}
+            metrics.update(self.loss_fn.on_epoch_end(epoch, signal))  # adaptive losses update their weights here
             if self.scheduler is not None:
                 self.scheduler.step()
             loop.epoch = epoch
             loop.history.append(metrics)
-            if is_better(t.select_metric, val[t.select_metric], loop.best_score):
+            if not val:
+                loop.best_epoch = epoch
+            elif is_better(t.select_metric, val[t.select_metric], loop.best_score):
                 loop.best_score, loop.best_epoch, loop.best_val, loop.stale = val[t.select_metric], epoch, val, 0
                 loop.best_state = copy.deepcopy(self.model.state_dict())
             else:
@@ -274,7 +278,8 @@ class Recipe:
                 cb.on_epoch_end(epoch, metrics, lambda: self.snapshot(loop))
         if loop.best_state is not None:
             self.model.load_state_dict(loop.best_state)
-        test, prob = self.evaluate(self.test_x, self.test_y)
+        no_test = ({}, np.zeros((0, self.data.num_classes)))  # a refit on every subject has no test split
+        test, prob = self.evaluate(self.test_x, self.test_y) if len(self.test_y) else no_test
         d = self.data
         model = Normalized(self.model, torch.from_numpy(d.mean), torch.from_numpy(d.std)).cpu().eval()
         return TrainResult(

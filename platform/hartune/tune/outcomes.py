@@ -10,7 +10,7 @@ a small in-memory driver test a stage's round logic without Ray.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
@@ -20,11 +20,17 @@ if TYPE_CHECKING:  # type references only: both modules import this one
     from hartune.train import RunConfig
     from hartune.tune.stages.base import StageConfig
 
-TUNE_KEYS = ("variant", "dataset", "seed")  # a trial's Tune config besides its sampled point
+# A trial's Tune config besides its sampled point: the grid's variant, the dataset, the training seed,
+# and on a cross-validation axis the fold and (in a search) the point the fold belongs to.
+FOLD, POINT = "fold", "point"
+TUNE_KEYS = ("variant", "dataset", "seed", FOLD, POINT)
 # The per-configuration table of a stage (``blend.csv``, ``<family>.csv``): these means per row.
 REPORTED = ("test_accuracy", "test_f1_macro", "test_ece", "test_minority_recall", "val_ece", "val_f1_macro")
 
 M = TypeVar("M", bound=BaseModel)
+# Called on the driver with the first trial config of each cross-validation group (the folds of one
+# configuration), before that trial exists: the runner opens the group's MLflow run there.
+GroupHook = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,15 @@ class SpecView(Protocol):
         """The stage called ``name`` (an unknown name lists the spec's stages)."""
         ...
 
-    def run_config(self, dataset: str, overlay: Mapping[str, Any], seed: int, where: str) -> RunConfig:
-        """The validated run config of ``overlay`` on dataset ``dataset``; errors start with ``where``."""
+    def run_config(
+        self, dataset: str, overlay: Mapping[str, Any], seed: int, where: str, fold: int | None = None
+    ) -> RunConfig:
+        """The validated run config of ``overlay`` on dataset ``dataset`` (on its fold ``fold`` when the
+        dataset has a fold axis); errors start with ``where``."""
+        ...
+
+    def folds(self, dataset: str) -> list[int] | None:
+        """The cross-validation folds of a dataset (None: no fold axis); one line if they cannot be counted."""
         ...
 
     def space(self, source: str | Mapping[str, Any], model: type[M], prefix: str = "space") -> M:
@@ -102,6 +115,43 @@ class StageDriver(Protocol):
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         """A matplotlib figure (``.png``) of the stage run; the stage kind declares its name."""
         ...
+
+
+def group_key(config: Mapping[str, Any]) -> str:
+    """The configuration the folds of a cross-validation group evaluate: a search's sampled point
+    (``point-<n>``), else the grid's ``<variant>-<dataset>-s<seed>``. A trial without a fold is a group
+    of one."""
+    if config.get(POINT) is not None:
+        return f"point-{config[POINT]}"
+    return f"{config.get('variant')}-{config.get('dataset')}-s{config.get('seed')}"
+
+
+@dataclass(frozen=True)
+class GroupValue:
+    """One configuration's value over its folds."""
+
+    config: dict[str, Any]  # the first fold's Tune config, without ``fold``
+    value: float  # mean over the folds of the metric
+    trial_ids: list[str]
+    values: list[float]  # one per fold, in fold order
+
+
+def group_means(outcomes: list[TrialOutcome], metric: str) -> list[GroupValue]:
+    """The mean ``metric`` of each group whose every trial finished (a fold that was stopped or failed
+    leaves its configuration without a cross-validated value), in first-seen order."""
+    groups: dict[str, list[TrialOutcome]] = {}
+    for o in outcomes:
+        groups.setdefault(group_key(o.config) if o.config.get(FOLD) is not None else o.trial_id, []).append(o)
+    out = []
+    for members in groups.values():
+        members = sorted(members, key=lambda o: o.config.get(FOLD) or 0)
+        values = [final_value(o, metric) for o in members]
+        if any(v is None for v in values):
+            continue
+        config = {k: v for k, v in members[0].config.items() if k != FOLD}
+        vals = [float(v) for v in values if v is not None]
+        out.append(GroupValue(config, statistics.fmean(vals), [o.trial_id for o in members], vals))
+    return out
 
 
 def final_value(o: TrialOutcome, metric: str) -> float | None:

@@ -33,6 +33,7 @@ class StageSummary:
     run_id: str
     best: Best | None
     counts: dict[str, int]
+    refit_run: str | None = None  # the trial run of the refit model (``refit: true``)
 
 
 @dataclass
@@ -156,8 +157,9 @@ class SpecRunner:
         runs.record_result(self.client, stage_run, st.primary_metric, counts, b, driver.logged)
         if b is not None and spec.tracking.log_models != "none":
             self._log_best_models(st, driver, b, exp, stage_run)
+        refit = driver.refit(b) if st.refit and b is not None else None
         self.client.set_terminated(stage_run, "FINISHED")
-        return StageSummary(st.name, st.kind, stage_run, b, counts)
+        return StageSummary(st.name, st.kind, stage_run, b, counts, refit)
 
     def _finished_stage(self, st: StageConfig, stage_run: str) -> StageSummary:
         """A stage that finished before the interruption: its best and counts, read back from MLflow."""
@@ -216,9 +218,11 @@ class StageRun:
         # One Tune experiment and one Optuna study per stage (or step) run, both named after it: a
         # resume finds them again, a new run starts fresh ones.
         name = f"{spec.name}.{stage.name}.{parent[:8]}"
-        plan = stage.tune_plan(spec, optuna_storage(spec), name)
-        threads = max(1, int(spec.resources.cpu))
         trial_tags = {k: self.tags[k] for k in (runs.SPEC_HASH_TAG, runs.GIT_COMMIT_TAG)} | step_tags
+        group_tags = {**trial_tags, runs.STAGE_TAG: self.st.name}
+        plan = stage.tune_plan(spec, optuna_storage(spec), name,
+                               runs.GroupOpener(self.runner.uri, self.exp, parent, tuple(group_tags.items())))
+        threads = max(1, int(spec.resources.cpu))
         ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent,
                            redact(self.runner.spec_path.read_text()), spec.tracking.log_models,
                            spec.tracking.metrics_every_s, trial_tags, threads, str(generator_root(spec)))
@@ -277,6 +281,10 @@ class StageRun:
     ) -> tuple[Best | None, list[TrialOutcome]]:
         c = self.client
         outcomes = outcomes_of(grid)
+        tree = runs.RunTree(c, self.spec.experiment())
+        for group in tree.groups(parent):  # cross-validation groups: fold means, per-fold table, status
+            if group.status == "RUNNING":
+                runs.record_group(c, group.run_id, tree.trials(group.run_id))
         counts = Counter(o.status for o in outcomes)
         self.counts.update(counts)
         for r, o in zip(grid, outcomes):
@@ -286,6 +294,54 @@ class StageRun:
             runs.record_result(c, parent, stage.primary_metric, counts, b)
             c.set_terminated(parent, "FINISHED")
         return b, outcomes
+
+    def refit(self, best: Best) -> str | None:
+        """``refit: true``: the best configuration trained once on every subject of the stage's first
+        dataset (split ``all``), for ``refit_epochs`` of its folds' best epochs, as one more trial under
+        a ``refit`` step run. Its model is logged, and its run carries the cross-validation's mean and
+        std of every test metric (what to expect of it), the protocol and the epoch rule."""
+        import statistics
+
+        from hartune.tune.stages import GridStage
+        from hartune.tune.stages.base import refit_epochs
+
+        st, spec, c = self.st, self.spec, self.client
+        dataset = st.dataset_keys(spec)[0]
+        folds = [self.results[t][0] for t in best.trial_ids if t in self.results]
+        folds = [r for r in folds if r.config.get("dataset") == dataset and r.config.get("fold") is not None]
+        budget = spec.run_config(dataset, best.overlay, 0, "").train.epochs
+        fold_epochs = sorted(int(r.metrics["best_epoch"]) for r in folds if "best_epoch" in r.metrics)
+        epochs = refit_epochs(st.refit_epochs, fold_epochs, budget)
+        overlay = deep_merge(best.overlay, {"data": {"split": {"kind": "all"}}, "train": {"epochs": epochs, "patience": None}})
+        stage = GridStage(name=f"{st.name}.refit", variants={"refit": overlay}, datasets=[dataset],
+                          seeds=st.seed_list(spec)[:1], metric=st.primary_metric, mode=st.primary_mode, fold_axis=False)
+        _, outcomes = self.tune(stage, {}, step=runs.REFIT_STEP)
+        done = [o for o in outcomes if o.status == "finished"]
+        if not done:
+            return None
+        result, parent = self.results[done[0].trial_id]
+        run_id = runs.find_trial_run(c, self.exp, parent, done[0].trial_id)
+        if run_id is None or result.checkpoint is None:
+            return None
+        with result.checkpoint.as_directory() as d:
+            log_best_model(self.runner.uri, run_id, Path(d))
+        expected: dict[str, float] = {"cv_folds": float(len(folds))}
+        for key in sorted({k for r in folds for k in r.metrics if k.startswith("test_")}):
+            values = [float(r.metrics[key]) for r in folds if isinstance(r.metrics.get(key), (int, float))]
+            expected[f"cv_{key}"] = statistics.fmean(values)
+            if len(values) > 1:
+                expected[f"cv_{key}_std"] = statistics.stdev(values)
+        runs.log_metrics(c, run_id, expected)
+        split = spec.datasets[dataset].split
+        runs.set_tags(c, run_id, {
+            runs.REFIT_TAG: "true",
+            runs.CV_PROTOCOL_TAG: f"{split.kind} by subject, folds {split.folds} ({len(folds)} fold trials); "
+                                  f"dataset {dataset}; configuration {best.label}",
+            runs.REFIT_EPOCHS_TAG: f"{epochs}: {st.refit_epochs} of the folds' best epochs {fold_epochs} "
+                                   f"(budget {budget})",
+        })
+        runs.set_tags(c, self.stage_run, {runs.REFIT_RUN_TAG: run_id})
+        return run_id
 
     def _declared(self, artifact_file: str) -> None:
         """A stage logs only what its kind declares (``StageConfig.artifacts``), so readers need not guess."""

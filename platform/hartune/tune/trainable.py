@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hartune.overlays import deep_merge, flatten, unflatten
-from hartune.tune.outcomes import TUNE_KEYS, SpecView
+from hartune.tune.outcomes import FOLD, TUNE_KEYS, SpecView
 from hartune.tune.search import FINAL
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class StageContext:
         point = {k: v for k, v in config.items() if k not in TUNE_KEYS}
         overlay = deep_merge(self.overlays[config["variant"]], unflatten(point))
         overlay = deep_merge(overlay, {"train": {"num_threads": self.threads}})
-        return self.spec.run_config(config["dataset"], overlay, config["seed"], f"trial {config}")
+        return self.spec.run_config(config["dataset"], overlay, config["seed"], f"trial {config}", fold=config.get(FOLD))
 
 
 STATE_FILE = "state.pt"  # a per-epoch checkpoint: the recipe's snapshot (hartune.train.recipe)
@@ -92,7 +92,7 @@ def resume_state() -> dict[str, Any] | None:
         return torch.load(path, weights_only=False) if path.exists() else None  # our own file
 
 
-def report_if_done(ctx: StageContext, trial_id: str) -> bool:
+def report_if_done(ctx: StageContext, parent: str, trial_id: str) -> bool:
     """Exactly once: a trial whose MLflow run already FINISHED (Tune replays it after a resume when it
     ended after the last experiment-state snapshot) is not trained again; its final metrics are read
     back from MLflow and reported as its final result."""
@@ -101,7 +101,7 @@ def report_if_done(ctx: StageContext, trial_id: str) -> bool:
     from hartune.tracking import runs
 
     c = runs.client(ctx.uri)
-    found = runs.find_trial_run(c, ctx.experiment_id, ctx.stage_run, trial_id)
+    found = runs.find_trial_run(c, ctx.experiment_id, parent, trial_id)
     if found is None:
         return False
     run = c.get_run(found)
@@ -117,22 +117,29 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     from ray import tune
 
     from hartune.augment.source import CachedGenerators
+    from hartune.data import prepare
     from hartune.tracking import runs
     from hartune.tracking.trial import TrialTracker, save_checkpoint
     from hartune.train import train
 
     trial_id = tune.get_context().get_trial_id()
-    if report_if_done(ctx, trial_id):
+    # a fold trial hangs under its group's run, which the driver opened before the trial existed
+    parent = runs.trial_parent(runs.client(ctx.uri), ctx.experiment_id, ctx.stage_run, config)
+    if report_if_done(ctx, parent, trial_id):
         return
     run_cfg = ctx.run_config(config)
+    data = prepare(run_cfg.data)
     params = {**flatten(run_cfg.model_dump(mode="json")), "variant": config["variant"], "dataset_key": config["dataset"],
               "stage": ctx.stage, **{f"space.{k}": v for k, v in config.items() if "." in k}}
-    tracker = TrialTracker.open(
-        ctx.uri, ctx.experiment_id, ctx.stage_run, trial_id, runs.trial_name(config), params,
-        {**runs.trial_tags(ctx.stage, str(config["variant"])), **ctx.tags}, every_s=ctx.metrics_every_s,
-    )
+    tags = {**runs.trial_tags(ctx.stage, str(config["variant"])), **ctx.tags}
+    if config.get(FOLD) is not None:
+        tags.update({runs.FOLD_TAG: str(config[FOLD]), runs.GROUP_TAG: runs.group_key(config)})
+    if "test_subjects" in data.info:
+        tags[runs.TEST_SUBJECTS_TAG] = ",".join(map(str, data.info["test_subjects"]))  # type: ignore[arg-type]
+    tracker = TrialTracker.open(ctx.uri, ctx.experiment_id, parent, trial_id, runs.trial_name(config), params, tags,
+                                every_s=ctx.metrics_every_s)
     try:
-        result = train(run_cfg, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush)], generators=CachedGenerators(ctx.generator_root),
+        result = train(run_cfg, data=data, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush)], generators=CachedGenerators(ctx.generator_root),
                        resume=resume_state())
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(result, Path(d))

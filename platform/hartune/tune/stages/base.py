@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hartune.overlays import deep_merge, unflatten, unique
 from hartune.registry import ConfigError, Registry
-from hartune.tune.outcomes import Best, SpecView, StageDriver, TrialOutcome, TunePlan
+from hartune.tune.outcomes import Best, GroupHook, SpecView, StageDriver, TrialOutcome, TunePlan
 from hartune.tune.samplers import SAMPLERS
 from hartune.tune.schedulers import SCHEDULERS
 
@@ -48,6 +48,22 @@ class StageConfig(BaseModel):
     seeds: list[int] | None = Field(None, description="default: the spec's seeds")
     metric: str = Field("val_f1_macro", pattern=METRIC_PATTERN)
     mode: Literal["max", "min"] = "max"
+    # scikit-learn's GridSearchCV(refit=True): after the cross-validation, the best configuration is
+    # trained once more on every subject of the stage's first dataset, and that model is logged (and
+    # promoted). Its epochs: the median (or mean, max) of the best epochs of its folds, or the full budget.
+    refit: bool = Field(False, description="train the best configuration once on every subject (needs folds)")
+    refit_epochs: Literal["median", "mean", "max", "budget"] = "median"
+
+    def planned_trials(self, spec: SpecView) -> int:
+        """The stage's trials, the refit's included."""
+        return self.trial_count(spec) + (1 if self.refit else 0)
+
+    def check_refit(self, spec: SpecView, index: int) -> None:
+        """A refit follows a cross-validation: the stage's first dataset needs a fold axis."""
+        d = self.dataset_keys(spec)[0]
+        if self.refit and spec.folds(d) is None:
+            raise ConfigError(f"stages[{index}].refit=True: dataset {d!r} has no fold axis to select on; give its "
+                              "split folds: all (loso or kfold), or drop refit")
 
     def dataset_keys(self, spec: SpecView) -> list[str]:
         return list(self.datasets or spec.datasets)
@@ -67,8 +83,12 @@ class StageConfig(BaseModel):
     def trial_count(self, spec: SpecView) -> int:
         raise NotImplementedError
 
-    def tune_plan(self, spec: SpecView, storage: str | None, study_name: str) -> TunePlan:
-        """The Tune experiment; a searcher keeps its Optuna study ``study_name`` in ``storage``."""
+    def tune_plan(
+        self, spec: SpecView, storage: str | None, study_name: str, on_group: GroupHook | None = None
+    ) -> TunePlan:
+        """The Tune experiment; a searcher keeps its Optuna study ``study_name`` in ``storage``. On a
+        fold axis, ``on_group`` is called on the driver with the first trial config of each group (the
+        folds of one configuration) before that trial exists."""
         raise NotImplementedError
 
     def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
@@ -93,8 +113,20 @@ class StageConfig(BaseModel):
 
     def describe(self, spec: SpecView) -> list[str]:
         """Lines of the dry-run plan under the stage's heading."""
-        where = f"datasets {', '.join(self.dataset_keys(spec))}; seeds {self.seed_list(spec)}"
+        where = f"datasets {self.datasets_text(spec)}; seeds {self.seed_list(spec)}"
         return [f"{variant}: {where}" for variant in self.overlays(spec)]
+
+    def datasets_text(self, spec: SpecView, keys: list[str] | None = None) -> str:
+        """``watch (5 folds: 0-4), pamap2``: the datasets and their fold axes, for the plan."""
+        out = []
+        for d in keys or self.dataset_keys(spec):
+            folds = spec.folds(d)
+            out.append(d if folds is None else f"{d} ({len(folds)} folds: {fold_text(folds)})")
+        return ", ".join(out)
+
+    def fold_count(self, spec: SpecView, dataset: str) -> int:
+        """Trials per configuration on ``dataset``: its fold count, 1 without a fold axis."""
+        return len(spec.folds(dataset) or [None])
 
     def start_candidates(self, spec: SpecView) -> list[dict[str, Any]]:
         """Every start this stage can get: the possible bests of its from_stage."""
@@ -141,6 +173,25 @@ class StageConfig(BaseModel):
 
     def where(self, variant: str) -> str:
         return f"variants.{variant}"
+
+
+def refit_epochs(rule: str, best_epochs: list[int], budget: int) -> int:
+    """The refit's epoch count from its folds' best epochs: their median (rounded half up), mean
+    (rounded), or max; ``budget`` (the configured epochs) with ``budget`` or no fold epoch to go by."""
+    import math
+    import statistics
+
+    if rule == "budget" or not best_epochs:
+        return budget
+    value = {"median": statistics.median, "mean": statistics.fmean, "max": max}[rule](best_epochs)
+    return max(1, math.floor(value + 0.5))
+
+
+def fold_text(folds: list[int]) -> str:
+    """``0-4`` for a run of folds, else ``0, 2, 3``."""
+    if folds == list(range(folds[0], folds[0] + len(folds))) and len(folds) > 2:
+        return f"{folds[0]}-{folds[-1]}"
+    return ", ".join(map(str, folds))
 
 
 STAGES: Registry[type[StageConfig]] = Registry("stage kind")

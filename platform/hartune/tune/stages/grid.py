@@ -1,4 +1,5 @@
-"""The ``grid`` stage: named variants x datasets x seeds, e.g. the rows of the paper's Table 2."""
+"""The ``grid`` stage: named variants x datasets x seeds (x folds, on a dataset with a fold axis), e.g. the
+rows of the paper's Table 2."""
 
 from __future__ import annotations
 
@@ -8,46 +9,53 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from hartune.tune.outcomes import Best, SpecView, TrialOutcome, TunePlan, final_value
+from hartune.tune.outcomes import FOLD, Best, GroupHook, SpecView, TrialOutcome, TunePlan, group_means
 from hartune.tune.stages.base import StageConfig, register_stage
 
 
 @register_stage
 class GridStage(StageConfig):
-    """Named variants x datasets x seeds (first row = the reference for deltas in reports).
+    """Named variants x datasets x seeds (first row = the reference for deltas in reports), and on a
+    dataset with a fold axis x its folds: one trial per fold.
 
-    Uses Tune's own grid expansion (OptunaSearch refuses grid_search). The best variant has the best
-    mean ``metric`` over its datasets and seeds.
+    The trials are an explicit list (``hartune.tune.cv.CellSearcher``: each dataset may have its own
+    folds), a group's folds one after another. The best variant has the best mean ``metric`` over its
+    datasets, seeds and folds; on a fold axis only groups whose every fold finished count.
     """
 
     kind: Literal["grid"] = "grid"
     variants: dict[str, dict[str, Any]] = Field(min_length=1)
+    fold_axis: bool = Field(True, description="train each fold of a dataset's fold axis (false: the refit)")
 
     def overlays(self, spec: SpecView) -> dict[str, dict[str, Any]]:
         return {k: dict(v) for k, v in self.variants.items()}
 
     def trial_count(self, spec: SpecView) -> int:
-        return len(self.variants) * len(self.dataset_keys(spec)) * len(self.seed_list(spec))
+        folds = sum(self.fold_count(spec, d) if self.fold_axis else 1 for d in self.dataset_keys(spec))
+        return len(self.variants) * folds * len(self.seed_list(spec))
 
-    def tune_plan(self, spec: SpecView, storage: str | None, study_name: str) -> TunePlan:
-        from ray import tune
+    def cells(self, spec: SpecView) -> list[dict[str, Any]]:
+        """Every trial's Tune config, a group's folds one after another."""
+        return [
+            {"variant": v, "dataset": d, "seed": s, **({FOLD: f} if f is not None else {})}
+            for v in self.variants for d in self.dataset_keys(spec) for s in self.seed_list(spec)
+            for f in ((spec.folds(d) if self.fold_axis else None) or [None])
+        ]
 
-        return TunePlan(
-            param_space={
-                "variant": tune.grid_search(list(self.variants)),
-                "dataset": tune.grid_search(self.dataset_keys(spec)),
-                "seed": tune.grid_search(self.seed_list(spec)),
-            }
-        )
+    def tune_plan(
+        self, spec: SpecView, storage: str | None, study_name: str, on_group: GroupHook | None = None
+    ) -> TunePlan:
+        from hartune.tune.cv import CellSearcher
+
+        cells = self.cells(spec)
+        return TunePlan(param_space={}, num_samples=len(cells), search_alg=CellSearcher(cells, on_group))
 
     def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
         by_variant: dict[str, list[float]] = {}
         ids: dict[str, list[str]] = {}
-        for o in outcomes:
-            v = final_value(o, self.primary_metric)
-            if v is not None:
-                by_variant.setdefault(o.config["variant"], []).append(v)
-                ids.setdefault(o.config["variant"], []).append(o.trial_id)
+        for group in group_means(outcomes, self.primary_metric):
+            by_variant.setdefault(group.config["variant"], []).append(group.value)
+            ids.setdefault(group.config["variant"], []).extend(group.trial_ids)
         best: Best | None = None
         for variant, values in by_variant.items():
             mean = statistics.fmean(values)

@@ -1,6 +1,11 @@
 """The ``search`` stage: an Optuna sampler over a search space, with an optional early-stopping
 scheduler, on one dataset and seed. A list of metrics makes it multi-objective (e.g. NSGA-II over
-accuracy and latency); it then also logs its Pareto front."""
+accuracy and latency); it then also logs its Pareto front.
+
+On a dataset with a fold axis, each sampled point (one Optuna trial) is trained on every fold (one Tune
+trial each); Optuna and the scheduler see the mean over the point's folds (``hartune.tune.cv``), and the
+best configuration is the point with the best fold mean.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from hartune.overlays import deep_merge, unflatten
-from hartune.tune.outcomes import Best, SpecView, StageDriver, TrialOutcome, TunePlan, final_value
+from hartune.tune.outcomes import TUNE_KEYS, Best, GroupHook, SpecView, StageDriver, TrialOutcome, TunePlan, group_means
 from hartune.tune.space import SearchSpace
 from hartune.tune.stages.base import METRIC_NAME, SamplingStage, register_stage
 
@@ -71,9 +76,12 @@ class SearchStage(SamplingStage):
 
     def describe(self, spec: SpecView) -> list[str]:
         space = self.space if isinstance(self.space, str) else ", ".join(self.space)
+        d = self.dataset_keys(spec)[0]
         return [(f"sampler {self.sampler} (seed {self.sampler_seed}); space: {space}; "
-                 f"scheduler: {self.scheduler.name if self.scheduler else 'none'}; "
-                 f"dataset {self.dataset_keys(spec)[0]}, seed {self.seed_list(spec)[0]}")]
+                 f"scheduler: {self.scheduler.name if self.scheduler else 'none'}"
+                 f"{' on the fold means' if spec.folds(d) and self.scheduler else ''}; "
+                 f"dataset {self.datasets_text(spec, [d])}, seed {self.seed_list(spec)[0]}"
+                 f"{'; each point on every fold' if spec.folds(d) else ''}")]
 
     def sampled_points(self, spec: SpecView) -> list[tuple[str, dict[str, Any]]]:
         return [(f"space.{label}", point) for label, point in self.load(spec).labelled_corners()]
@@ -85,33 +93,45 @@ class SearchStage(SamplingStage):
         return space.grid_size() if self.sampler == "grid" and space.is_grid() else 10
 
     def trial_count(self, spec: SpecView) -> int:
-        return self.samples(spec)  # one dataset and one seed: the first of each
+        # one dataset and one seed, the first of each; on a fold axis each point once per fold
+        return self.samples(spec) * self.fold_count(spec, self.dataset_keys(spec)[0])
 
-    def tune_plan(self, spec: SpecView, storage: str | None, study_name: str) -> TunePlan:
+    def tune_plan(
+        self, spec: SpecView, storage: str | None, study_name: str, on_group: GroupHook | None = None
+    ) -> TunePlan:
+        from hartune.tune.cv import FoldScheduler, FoldSearcher
         from hartune.tune.search import make_searcher
 
         space = self.load(spec)
-        max_t = max(spec.run_config(d, self.base, 0, "").train.epochs for d in self.dataset_keys(spec)[:1])
+        dataset = self.dataset_keys(spec)[0]
+        max_t = spec.run_config(dataset, self.base, 0, "").train.epochs
         searcher = make_searcher(
             self.sampler, self.sampler_seed, space, metric=self.metric, mode=self.mode,
             storage=storage, study_name=study_name,
         )
-        constants = {"variant": "base", "dataset": self.dataset_keys(spec)[0], "seed": self.seed_list(spec)[0]}
+        scheduler = self.scheduler.build(self.primary_metric, self.primary_mode, max_t) if self.scheduler else None
+        folds = spec.folds(dataset)
+        if folds is not None:  # each point on every fold; Optuna and the scheduler see fold means
+            searcher = FoldSearcher(searcher, folds, on_group)
+            if scheduler is not None:
+                scheduler = FoldScheduler(scheduler, self.primary_metric, {dataset: len(folds)})
+        constants = {"variant": "base", "dataset": dataset, "seed": self.seed_list(spec)[0]}
         sampled = {} if self.sampler == "grid" else space.to_tune()
         return TunePlan(
             param_space={**constants, **sampled},
-            num_samples=self.samples(spec),
+            num_samples=self.trial_count(spec),
             search_alg=searcher,
-            scheduler=self.scheduler.build(self.primary_metric, self.primary_mode, max_t) if self.scheduler else None,
+            scheduler=scheduler,
         )
 
     def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
+        """The point with the best value (its fold mean on a fold axis; points with a stopped or failed
+        fold have none)."""
         best: Best | None = None
-        for o in outcomes:
-            v = final_value(o, self.primary_metric)
-            if v is None or (best is not None and not self.better(v, best.value)):
+        for group in group_means(outcomes, self.primary_metric):
+            if best is not None and not self.better(group.value, best.value):
                 continue
-            point = o.point()
+            point = {k: v for k, v in group.config.items() if k not in TUNE_KEYS}
             label = ", ".join(f"{k}={val:.4g}" if isinstance(val, float) else f"{k}={val}" for k, val in point.items())
-            best = Best(deep_merge(overlays["base"], unflatten(point)), label, v, [o.trial_id])
+            best = Best(deep_merge(overlays["base"], unflatten(point)), label, group.value, group.trial_ids)
         return best

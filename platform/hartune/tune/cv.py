@@ -1,0 +1,313 @@
+"""Subject-wise cross-validation as an axis of every stage: one Tune trial per fold, searched and
+scheduled on the mean over folds.
+
+A dataset entry whose split says ``folds: all`` (or a list of fold indices; ``loso`` and ``kfold``) gives
+every stage a fold axis. Each fold is its own Tune trial (its Tune config carries ``fold``), so a
+cluster trains the folds of one configuration in parallel. The folds of one configuration form a
+*group*: a grid's variant x dataset x seed, or a search's sampled point (Tune config key ``point``, the
+Optuna trial number). Three pieces make the axis work under Ray Tune, whose own answer (the
+``Repeater`` searcher) lets its scheduler see single repetitions:
+
+* :class:`CellSearcher` hands Tune an explicit list of trial configs: a grid whose datasets have fold
+  lists of their own (LOSO counts one fold per subject) is not a cross product.
+* :class:`FoldSearcher` wraps the Optuna searcher: one sampled point is one Optuna trial and becomes one
+  Tune trial per fold. Optuna sees, at each epoch, the mean over the point's folds, and at the end the
+  mean of their final values (a list of means for multi-objective searches). A point is COMPLETE when
+  every fold trained to its end, PRUNED when a scheduler stopped it, FAIL when a fold failed.
+* :class:`FoldScheduler` wraps ASHA or the median rule: the inner scheduler sees one curve per point,
+  the mean over its folds at each epoch, and decides when the last fold of the point reports that
+  epoch; it never compares one fold's curve with another point's mean. A STOP stops every fold of the
+  point. A decision is taken only while every fold is still training, so a stopped point never has a
+  finished fold (once a fold has ended, the point's remaining rungs are skipped): an ASHA-stopped point
+  is stopped on all its folds and PRUNED in Optuna.
+
+Alternatives not implemented: scheduling each fold on its own rung table (fold f of a point against
+fold f of the others), which decides earlier at low concurrency; and Ray's ``Repeater``.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ray.tune.experiment import Trial
+from ray.tune.result import TRAINING_ITERATION
+from ray.tune.schedulers import TrialScheduler
+from ray.tune.search import Searcher
+
+from hartune.tracking.runs import group_key
+from hartune.tune.outcomes import FOLD, POINT, GroupHook
+from hartune.tune.schedulers import TIME_ATTR
+from hartune.tune.search import FINAL
+
+
+def fold_mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else math.nan
+
+
+class CellSearcher(Searcher):
+    """Tune trials from an explicit list of configs, in order (each group's folds one after another,
+    so that a group's folds train side by side). ``on_group`` opens a group's MLflow run on the driver
+    before its first fold trial exists."""
+
+    def __init__(self, cells: Sequence[Mapping[str, Any]], on_group: GroupHook | None = None) -> None:
+        super().__init__(metric=None, mode=None)
+        self.cells = [dict(c) for c in cells]
+        self.on_group = on_group
+        self.next = 0
+        self.opened: set[str] = set()
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # the cells are the whole space
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.next >= len(self.cells):
+            return Searcher.FINISHED
+        cell = self.cells[self.next]
+        self.next += 1
+        key = group_key(cell)
+        if self.on_group is not None and FOLD in cell and key not in self.opened:
+            self.on_group(cell)
+            self.opened.add(key)
+        return dict(cell)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump({"next": self.next, "opened": self.opened}, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        self.next, self.opened = state["next"], state["opened"]
+
+
+class _Point:
+    """One sampled point's folds: which Tune trial is which fold, their curves and their ends."""
+
+    def __init__(self, number: int, params: dict[str, Any], folds: Sequence[int]) -> None:
+        self.number, self.params, self.folds = number, params, list(folds)
+        self.pending = list(folds)  # folds not yet handed to Tune
+        self.trials: dict[str, int] = {}  # Tune trial id -> fold
+        self.curves: dict[int, dict[int, Any]] = {f: {} for f in folds}  # fold -> step -> value
+        self.ends: dict[int, tuple[dict[str, Any] | None, bool]] = {}  # fold -> (last result, error)
+        self.told_steps: set[int] = set()
+
+    @property
+    def inner_id(self) -> str:
+        return f"point-{self.number}"
+
+    def mean_at(self, step: int) -> float | None:
+        """The mean over folds at ``step``, once every fold reported it (an ended fold counts with its
+        last value); None while a fold has not got there."""
+        values = []
+        for f in self.folds:
+            curve = self.curves[f]
+            if step in curve:
+                values.append(curve[step])
+            elif f in self.ends and curve and max(curve) < step:
+                values.append(curve[max(curve)])
+            else:
+                return None
+        return fold_mean([float(v) for v in values])
+
+
+class FoldSearcher(Searcher):
+    """Wraps an Optuna searcher (``self.searcher``, as Tune's searcher wrappers do, so that Tune saves
+    and restores both): each sampled point becomes one Tune trial per fold, and the inner searcher sees
+    only fold means, under its own trial ids ``point-<n>``."""
+
+    def __init__(self, searcher: Searcher, folds: Sequence[int], on_group: GroupHook | None = None) -> None:
+        self.searcher = searcher
+        self.folds = list(folds)
+        self.on_group = on_group
+        self.points: dict[int, _Point] = {}
+        self.of_trial: dict[str, int] = {}  # Tune trial id -> point number
+        super().__init__(metric=searcher.metric, mode=searcher.mode)
+
+    # -- what Tune calls ------------------------------------------------------------------------------
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        from ray.tune.search.util import _set_search_properties_backwards_compatible
+
+        ok = _set_search_properties_backwards_compatible(self.searcher.set_search_properties, metric, mode,
+                                                         config, **spec)
+        self._metric, self._mode = self.searcher.metric, self.searcher.mode
+        return ok
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        return False  # the ConcurrencyLimiter counts fold trials, which is what runs at once
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        point = next((p for p in self.points.values() if p.pending), None)
+        if point is None:
+            number = len(self.points)
+            params = self.searcher.suggest(f"point-{number}")
+            if params is None or params == Searcher.FINISHED:
+                return params
+            point = self.points[number] = _Point(number, dict(params), self.folds)
+        fold = point.pending.pop(0)
+        point.trials[trial_id] = fold
+        self.of_trial[trial_id] = point.number
+        config = {**point.params, FOLD: fold, POINT: point.number}
+        if self.on_group is not None and fold == point.folds[0]:
+            self.on_group(config)
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        point = self._point(trial_id)
+        if point is None or result.get(FINAL) or isinstance(self.metric, list) or self.metric not in result:
+            return  # the final report repeats the last epoch; multi-objective studies get no curves
+        step = int(result.get(TIME_ATTR, result.get(TRAINING_ITERATION, 0)))
+        point.curves[point.trials[trial_id]][step] = result[self.metric]
+        self._report_means(point)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        point = self._point(trial_id)
+        if point is None:
+            return
+        fold = point.trials[trial_id]
+        if result and not isinstance(self.metric, list) and self.metric in result and not result.get(FINAL):
+            step = int(result.get(TIME_ATTR, result.get(TRAINING_ITERATION, 0)))
+            point.curves[fold].setdefault(step, result[self.metric])
+        point.ends[fold] = (dict(result) if result else None, error)
+        self._report_means(point)
+        if len(point.ends) == len(point.folds):
+            self._tell(point)
+
+    # -- fold means to the inner searcher ----------------------------------------------------------------
+    def _point(self, trial_id: str) -> _Point | None:
+        number = self.of_trial.get(trial_id)
+        return self.points.get(number) if number is not None else None
+
+    def _report_means(self, point: _Point) -> None:
+        steps = sorted({s for c in point.curves.values() for s in c} - point.told_steps)
+        for step in steps:
+            mean = point.mean_at(step)
+            if mean is None:
+                break  # later steps cannot be complete before this one
+            point.told_steps.add(step)
+            self.searcher.on_trial_result(point.inner_id, {self.metric: mean, TRAINING_ITERATION: step,
+                                                           TIME_ATTR: step})
+
+    def _tell(self, point: _Point) -> None:
+        ends = [point.ends[f] for f in point.folds]
+        if any(error for _, error in ends):
+            self.searcher.on_trial_complete(point.inner_id, result=None, error=True)
+            return
+        results = [r for r, _ in ends]
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        finished = all(r is not None and r.get(FINAL) for r in results)
+        out: dict[str, Any] = {FINAL: True} if finished else {}
+        for m in metrics:
+            if finished:
+                out[m] = fold_mean([float(r[m]) for r in results])  # type: ignore[index]
+            else:  # stopped: the mean at the last step every fold reached (what the scheduler saw)
+                told = sorted(point.told_steps)
+                out[m] = point.mean_at(told[-1]) if told and not isinstance(self.metric, list) else None
+        step = max(point.told_steps, default=0)
+        out.update({TRAINING_ITERATION: step, TIME_ATTR: step})
+        if not finished and out.get(metrics[0]) is None:
+            self.searcher.on_trial_complete(point.inner_id, result=None, error=False)  # pruned, no curve
+            return
+        self.searcher.on_trial_complete(point.inner_id, result=out, error=False)
+
+    # -- Tune's checkpoints ------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        return {"points": self.points, "of_trial": self.of_trial}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.points, self.of_trial = state["points"], state["of_trial"]
+
+
+class FoldScheduler(TrialScheduler):
+    """Wraps an early-stopping scheduler so that it sees one curve per group (the mean over its folds)
+    under the group's first fold trial, and stops every fold of a group it stops."""
+
+    def __init__(self, inner: TrialScheduler, metric: str, fold_counts: Mapping[str, int]) -> None:
+        super().__init__()
+        self.inner, self.fold_metric = inner, metric
+        self.fold_counts = dict(fold_counts)  # dataset key -> folds per group
+        # group key -> its first trial (what the inner scheduler sees), trials, curves, ended and decided
+        self.groups: dict[str, dict[str, Any]] = {}
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return self.inner.set_search_properties(metric, mode, **spec)
+
+    def _group(self, trial: Trial) -> dict[str, Any]:
+        key = group_key(trial.config)
+        g = self.groups.setdefault(key, {"rep": trial, "trials": {}, "curves": {}, "ended": set(), "stopped": False,
+                                         "decided": set()})
+        g["trials"][trial.trial_id] = trial
+        g["curves"].setdefault(trial.trial_id, {})
+        return g
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        g = self._group(trial)
+        if g["rep"] is trial:
+            self.inner.on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        g = self._group(trial)
+        if g["stopped"]:
+            return TrialScheduler.STOP
+        if self.fold_metric not in result or TIME_ATTR not in result:
+            return TrialScheduler.CONTINUE
+        step = int(result[TIME_ATTR])
+        g["curves"][trial.trial_id][step] = float(result[self.fold_metric])
+        curves = list(g["curves"].values())
+        if g["ended"] or len(curves) < self._fold_count(trial) or step in g["decided"]:
+            return TrialScheduler.CONTINUE  # a fold has ended (no decision any more) or not all started
+        if not all(step in c for c in curves):
+            return TrialScheduler.CONTINUE  # the group's curve at this step is not complete yet
+        g["decided"].add(step)
+        mean = fold_mean([c[step] for c in curves])
+        decision = self.inner.on_trial_result(tune_controller, g["rep"], {**result, self.fold_metric: mean})
+        if decision == TrialScheduler.STOP:
+            g["stopped"] = True
+            for other in g["trials"].values():
+                if other is not trial and other.status in (Trial.RUNNING, Trial.PENDING, Trial.PAUSED):
+                    tune_controller.request_stop_trial(other)
+            return TrialScheduler.STOP
+        return decision
+
+    def _fold_count(self, trial: Trial) -> int:
+        return self.fold_counts.get(trial.config.get("dataset"), 1)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
+        g = self._group(trial)
+        g["ended"].add(trial.trial_id)
+        if len(g["ended"]) == self._fold_count(trial):
+            last = {**result}
+            curves = list(g["curves"].values())
+            common = set.intersection(*(set(c) for c in curves)) if curves and all(curves) else set()
+            if common:
+                step = max(common)
+                last.update({self.fold_metric: fold_mean([c[step] for c in curves]), TIME_ATTR: step})
+            self.inner.on_trial_complete(tune_controller, g["rep"], last)
+
+    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+        g = self._group(trial)
+        g["ended"].add(trial.trial_id)
+        g["stopped"] = True  # the group cannot be evaluated: its other folds need not train on
+        for other in g["trials"].values():
+            if other is not trial and other.status in (Trial.RUNNING, Trial.PENDING, Trial.PAUSED):
+                tune_controller.request_stop_trial(other)
+        if g["rep"] is trial or len(g["ended"]) == self._fold_count(trial):
+            self.inner.on_trial_error(tune_controller, g["rep"])
+
+    def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+        g = self._group(trial)
+        g["ended"].add(trial.trial_id)
+        if g["rep"] is trial:
+            self.inner.on_trial_remove(tune_controller, trial)
+
+    def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+        return self.inner.choose_trial_to_run(tune_controller)
+
+    def debug_string(self) -> str:
+        return f"fold means of: {self.inner.debug_string()}"

@@ -1,0 +1,142 @@
+"""A cross-validated search end to end on the shipped watch data: k-fold by subject (k = 3), a grid of
+four learning rates searched by Optuna's grid sampler under ASHA, on real Ray Tune, a real Optuna study
+(SQLite) and a real MLflow store, then promoted and loaded in a fresh process. One run serves every
+assertion (~3 min on 2 cores).
+
+What it checks, read back from the stores:
+- every Optuna trial is one point whose value is the mean of its folds' values in MLflow;
+- a point ASHA stopped has every fold stopped (KILLED) and its Optuna trial PRUNED;
+- MLflow nests parent -> stage -> group (one per point, its fold means) -> fold trials with their
+  fold and test subjects;
+- the refit model (the best point trained on every subject) is what ``hartune promote`` registers,
+  tagged with the cross-validation mean ± std, and it predicts raw windows in a fresh process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+from hartune.cli import main
+from spec_runs import run_spec, watch_entry
+
+FOLDS = 3
+LRS = [0.004, 0.002, 1e-6, 3e-7]  # the last two barely train: ASHA stops them at its first rung
+SPEC = {
+    "name": "cvsearch",
+    "seeds": [0],
+    "max_concurrent": 3,  # the three folds of a point train side by side
+    "resources": {"cpu": 0.5},
+    "datasets": {"watch": {**watch_entry(epochs=4, lr=0.003), "split": {"kind": "kfold", "k": FOLDS, "folds": "all"}}},
+    "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 32}},
+    "stages": [{
+        "name": "lr", "kind": "search", "refit": True,
+        "space": {"train.lr": {"type": "grid", "values": LRS}}, "sampler": "grid", "sampler_seed": 3,
+        "base": {"model": {"name": "cnn", "channels": [16, 16], "hidden": 32}},
+        "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
+    }],
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, ray_local):
+    d = tmp_path_factory.mktemp("cv")
+    rc, c = run_spec(d, SPEC)
+    exp = c.get_experiment_by_name("cvsearch")
+    runs = c.search_runs([exp.experiment_id], max_results=1000)
+    return rc, c, runs, d
+
+
+def level(runs, name: str) -> list:
+    return [r for r in runs if r.data.tags.get("hartune.level") == name]
+
+
+def children(runs, parent) -> list:
+    return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+
+
+def study_of(d):
+    storage = f"sqlite:///{d / 'optuna.db'}"
+    (summary,) = [s for s in optuna.get_all_study_summaries(storage) if ".lr." in s.study_name]
+    return optuna.load_study(study_name=summary.study_name, storage=storage)
+
+
+def test_the_run_finishes(finished) -> None:
+    rc, *_ = finished
+    assert rc == 0
+
+
+def test_every_optuna_trial_is_a_point_valued_at_its_fold_mean(finished) -> None:
+    _, c, runs, d = finished
+    study = study_of(d)
+    (stage,) = level(runs, "stage")
+    groups = {r.data.tags["hartune.group"]: r for r in children(runs, stage)}
+    assert len(study.trials) == len(LRS) == len(groups)
+    for t in study.trials:
+        group = groups[f"point-{t.number}"]
+        folds = children(runs, group)
+        assert sorted(int(f.data.tags["hartune.fold"]) for f in folds) == list(range(FOLDS))
+        assert all(f.data.params["train.lr"] == str(t.params["train.lr"]) for f in folds)
+        if t.state.name == "COMPLETE":
+            values = [f.data.metrics["best_val_f1_macro"] for f in folds]
+            assert t.value == pytest.approx(statistics.fmean(values), abs=1e-9)
+            assert group.data.metrics["val_f1_macro"] == pytest.approx(t.value, abs=1e-9)
+            assert group.data.metrics["folds_finished"] == FOLDS and group.info.status == "FINISHED"
+
+
+def test_a_point_asha_stopped_has_every_fold_stopped_and_is_pruned(finished) -> None:
+    _, c, runs, d = finished
+    study = study_of(d)
+    (stage,) = level(runs, "stage")
+    groups = {r.data.tags["hartune.group"]: r for r in children(runs, stage)}
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned, [(t.params, t.state.name, t.intermediate_values) for t in study.trials]
+    for t in pruned:
+        folds = children(runs, groups[f"point-{t.number}"])
+        assert {f.info.status for f in folds} == {"KILLED"}
+        assert {f.data.tags["hartune.status"] for f in folds} == {"stopped_early"}
+        assert groups[f"point-{t.number}"].info.status == "KILLED"
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials)
+
+
+def test_fold_trials_name_their_fold_and_test_subjects(finished) -> None:
+    _, c, runs, _ = finished
+    trials = [r for r in level(runs, "trial") if "hartune.fold" in r.data.tags]
+    by_fold: dict[str, set[str]] = {}
+    for t in trials:
+        by_fold.setdefault(t.data.tags["hartune.fold"], set()).add(t.data.tags["hartune.test_subjects"])
+    assert sorted(by_fold) == ["0", "1", "2"] and all(len(v) == 1 for v in by_fold.values())
+    subjects = [s for v in by_fold.values() for s in next(iter(v)).split(",")]
+    assert sorted(map(int, subjects)) == list(range(1, 11))  # every subject tested exactly once
+
+
+def test_the_refit_model_is_promoted_and_predicts_raw_windows_in_a_fresh_process(finished, tmp_path) -> None:
+    _, c, runs, d = finished
+    (refit,) = [r for r in level(runs, "trial") if r.data.tags.get("hartune.refit") == "true"]
+    assert refit.data.params["data.split.kind"] == "all" and "test_f1_macro" not in refit.data.metrics
+    assert refit.data.metrics["cv_folds"] == FOLDS and "cv_test_f1_macro_std" in refit.data.metrics
+    uri = f"sqlite:///{d}/mlflow.db"
+    assert main(["promote", "cvsearch", "--uri", uri]) == 0
+    mv = c.get_model_version_by_alias("cvsearch", "champion")
+    assert mv.run_id == refit.info.run_id
+    assert "mean ± std over 3 folds" in mv.tags["hartune.expected_f1_macro"]
+    assert "kfold by subject" in mv.tags["hartune.cv_protocol"]
+    script = (
+        "import mlflow, numpy as np\n"
+        "from hartune.data import DataConfig, WindowConfig\n"
+        "from hartune.data.datasets import load_recordings\n"
+        "from hartune.data.windows import make_windows\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "w = make_windows(load_recordings(DataConfig().dataset), WindowConfig(length=100, stride=100))\n"
+        "m = mlflow.pyfunc.load_model('models:/cvsearch@champion')\n"
+        "out = m.predict(np.ascontiguousarray(w.x[:16], dtype=np.float32))\n"
+        "print(len(out), (out['label_index'].to_numpy() == w.y[:16]).mean())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    n, acc = done.stdout.split()
+    assert int(n) == 16 and 0.0 <= float(acc) <= 1.0
