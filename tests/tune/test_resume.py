@@ -36,8 +36,8 @@ SPEC = {
 TRIALS = 2 + 3
 
 
-def trials(c: MlflowClient) -> list:
-    exp = c.get_experiment_by_name("resumable")
+def trials(c: MlflowClient, name: str = "resumable") -> list:
+    exp = c.get_experiment_by_name(name)
     return [] if exp is None else c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
 
 
@@ -46,22 +46,22 @@ def hartune(*args: str, cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-@pytest.fixture(scope="module")
-def resumed(tmp_path_factory):
-    d = tmp_path_factory.mktemp("resume")
+def kill_and_resume(d: Path, spec: dict, epochs: int) -> tuple:
+    """Run ``spec``, SIGKILL the driver once a search trial finished and the next is mid-training,
+    then ``--resume``; returns (exit code, output, client, the cut, epochs the cut trial had)."""
     uri = f"sqlite:///{d}/mlflow.db"
-    path = d / "resumable.yaml"
+    path = d / f"{spec['name']}.yaml"
     # metrics_every_s 0: every epoch is in MLflow as it ends, so the cut below can see one mid-training
-    path.write_text(yaml.safe_dump({**SPEC, "tracking": {"uri": uri, "metrics_every_s": 0}, "storage": str(d / "ray")},
+    path.write_text(yaml.safe_dump({**spec, "tracking": {"uri": uri, "metrics_every_s": 0}, "storage": str(d / "ray")},
                                    sort_keys=False))
     c = MlflowClient(uri)
     first = hartune("run", str(path), "--quiet", cwd=d)
     cut, deadline = None, time.time() + 300
     while cut is None and time.time() < deadline and first.poll() is None:
-        runs = [r for r in trials(c) if r.data.tags.get("hartune.stage") == "search"]  # cut in the 2nd stage
+        runs = [r for r in trials(c, spec["name"]) if r.data.tags.get("hartune.stage") == "search"]  # 2nd stage
         done = [r for r in runs if r.info.status == "FINISHED"]
         going = [r for r in runs if r.info.status == "RUNNING"]
-        if done and going and 2 <= len(c.get_metric_history(going[0].info.run_id, "val_f1_macro")) < EPOCHS - 2:
+        if done and going and 2 <= len(c.get_metric_history(going[0].info.run_id, "val_f1_macro")) < epochs - 2:
             cut = {"done": {r.info.run_id: r.info.end_time for r in done}, "going": going[0].info.run_id, "dir": d}
         time.sleep(0.2)
     os.killpg(first.pid, signal.SIGKILL)  # the driver and everything it started (its local Ray)
@@ -71,6 +71,11 @@ def resumed(tmp_path_factory):
     second = hartune("run", str(path), "--quiet", "--resume", cwd=d)
     out, _ = second.communicate(timeout=600)
     return second.returncode, out, c, cut, epochs_before
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    return kill_and_resume(tmp_path_factory.mktemp("resume"), SPEC, EPOCHS)
 
 
 def test_resume_finishes_with_exactly_one_finished_run_per_trial(resumed) -> None:
@@ -126,3 +131,51 @@ def test_finished_trial_not_rerun_and_interrupted_one_continues(resumed) -> None
     # kill are trained and logged again, so a step can appear twice in the metric history.
     assert epochs_before >= 2 and steps.count(1) == 1
     assert len(steps) < epochs_before + EPOCHS
+
+
+CV_FOLDS, CV_EPOCHS = 2, 8
+CV_SPEC = {  # the same two stages on a fold axis: 2 folds per configuration
+    **SPEC, "name": "resumable_cv",
+    "datasets": {"watch": {**watch_entry(epochs=CV_EPOCHS, stride=100, lr=0.003),
+                           "split": {"kind": "kfold", "k": CV_FOLDS, "folds": "all"}}},
+    "stages": [
+        {"name": "grid", "kind": "grid", "variants": {"A": {"model": "cnn"}}},
+        {"name": "search", "kind": "search", "from_stage": "grid", "sampler": "tpe", "num_samples": 2,
+         "space": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2, "log": True}}},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def resumed_cv(tmp_path_factory):
+    return kill_and_resume(tmp_path_factory.mktemp("resume_cv"), CV_SPEC, CV_EPOCHS)
+
+
+def test_resume_keeps_one_run_per_fold_trial_and_one_per_group(resumed_cv) -> None:
+    """Killed mid-search on a fold axis and resumed: every group (configuration) has exactly one run,
+    every fold of it exactly one finished trial run (besides at most one lost and closed), and every
+    point is told to Optuna once, at its fold mean."""
+    import optuna
+
+    rc, out, c, cut, _ = resumed_cv
+    assert rc == 0, out
+    exp = c.get_experiment_by_name("resumable_cv")
+    groups = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'group'")
+    keys = [(g.data.tags["mlflow.parentRunId"], g.data.tags["hartune.group"]) for g in groups]
+    assert len(keys) == len(set(keys)) == 1 + 2  # grid A, search point-0 and point-1: once each
+    assert all(g.info.status == "FINISHED" and g.data.metrics["folds"] == CV_FOLDS for g in groups)
+    runs = trials(c, "resumable_cv")
+    lost = [r for r in runs if r.data.tags.get("hartune.status") == "lost"]
+    assert len(lost) <= 1 and all(r.info.status == "KILLED" for r in lost)
+    assert len({r.data.tags["hartune.trial_id"] for r in runs}) == len(runs)
+    done = [r for r in runs if r not in lost]
+    per_fold = [(r.data.tags["mlflow.parentRunId"], r.data.tags["hartune.fold"]) for r in done]
+    assert len(per_fold) == len(set(per_fold)) == 3 * CV_FOLDS and all(r.info.status == "FINISHED" for r in done)
+    storage = f"sqlite:///{cut['dir']}/optuna.db"
+    (name,) = [n for n in optuna.get_all_study_names(storage) if n.startswith("resumable_cv.search.")]
+    study = optuna.load_study(study_name=name, storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 2
+    by_group = {g.data.tags["hartune.group"]: g for g in groups}
+    for t in complete:
+        assert t.value == pytest.approx(by_group[f"point-{t.number}"].data.metrics["val_f1_macro"], abs=1e-9)

@@ -297,6 +297,7 @@ def record_group(c: MlflowClient, group_id: str, trials: Sequence[TrialRecord]) 
 
     import pandas as pd
 
+    trials = [t for t in trials if t.tags.get(STATUS_TAG) != "lost"]  # a resumed run trained their slot again
     done = [t for t in trials if t.finished]
     per_fold = [{"fold": t.tags.get(FOLD_TAG, ""), "test_subjects": t.tags.get(TEST_SUBJECTS_TAG, ""),
                  "status": t.tags.get(STATUS_TAG, t.status.lower()), "run": t.run_id,

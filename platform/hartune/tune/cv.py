@@ -88,10 +88,11 @@ class CellSearcher(Searcher):
 
 
 class _Point:
-    """One sampled point's folds: which Tune trial is which fold, their curves and their ends."""
+    """One sampled point's folds: which Tune trial is which fold, their curves and their ends. ``seq``
+    keys it for the inner searcher; ``number`` (the Optuna trial number) names it in Tune and MLflow."""
 
-    def __init__(self, number: int, params: dict[str, Any], folds: Sequence[int]) -> None:
-        self.number, self.params, self.folds = number, params, list(folds)
+    def __init__(self, seq: int, number: int, params: dict[str, Any], folds: Sequence[int]) -> None:
+        self.seq, self.number, self.params, self.folds = seq, number, params, list(folds)
         self.pending = list(folds)  # folds not yet handed to Tune
         self.trials: dict[str, int] = {}  # Tune trial id -> fold
         self.curves: dict[int, dict[int, Any]] = {f: {} for f in folds}  # fold -> step -> value
@@ -100,7 +101,7 @@ class _Point:
 
     @property
     def inner_id(self) -> str:
-        return f"point-{self.number}"
+        return f"point-{self.seq}"
 
     def mean_at(self, step: int) -> float | None:
         """The mean over folds at ``step``, once every fold reported it (an ended fold counts with its
@@ -145,14 +146,15 @@ class FoldSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         point = next((p for p in self.points.values() if p.pending), None)
         if point is None:
-            number = len(self.points)
-            params = self.searcher.suggest(f"point-{number}")
+            seq = len(self.points)
+            params = self.searcher.suggest(f"point-{seq}")
             if params is None or params == Searcher.FINISHED:
                 return params
-            point = self.points[number] = _Point(number, dict(params), self.folds)
+            number = getattr(self.searcher, "optuna_number", lambda _: None)(f"point-{seq}")
+            point = self.points[seq] = _Point(seq, seq if number is None else number, dict(params), self.folds)
         fold = point.pending.pop(0)
         point.trials[trial_id] = fold
-        self.of_trial[trial_id] = point.number
+        self.of_trial[trial_id] = point.seq
         config = {**point.params, FOLD: fold, POINT: point.number}
         if self.on_group is not None and fold == point.folds[0]:
             self.on_group(config)

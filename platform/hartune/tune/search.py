@@ -33,6 +33,11 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self._last_step: dict[str, int] = {}  # trial id -> last step reported to Optuna
 
+    def optuna_number(self, trial_id: str) -> int | None:
+        """The Optuna trial number behind a Tune trial id (what optuna-dashboard and reports show)."""
+        trial = self._ot_trials.get(trial_id)
+        return trial.number if trial is not None else None
+
     def _told(self, trial_id: str) -> bool:
         """Optuna already holds this trial's outcome: after a resume, Tune may replay a trial that had
         finished after its last experiment-state snapshot (the study, in its storage, kept the tell)."""
