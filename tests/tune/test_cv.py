@@ -132,7 +132,7 @@ def trials_of(point: int) -> list[Trial]:
 
 def test_the_scheduler_decides_on_fold_means_and_stops_every_fold() -> None:
     asha = AshaConfig(grace_period=1, reduction_factor=2).build("val_f1_macro", "max", max_t=4)
-    sched = FoldScheduler(asha, "val_f1_macro", {"w": len(FOLDS)})
+    sched = FoldScheduler(asha, "val_f1_macro", {"w": len(FOLDS)}, last_epoch=4, rule="mean")
     ctl = Controller()
     good, bad = trials_of(0), trials_of(1)
     for t in good + bad:
@@ -148,10 +148,27 @@ def test_the_scheduler_decides_on_fold_means_and_stops_every_fold() -> None:
     assert all(t.status == Trial.RUNNING for t in good)
 
 
+def test_no_decision_once_a_fold_reported_its_last_epoch() -> None:
+    """A fold at its last epoch is about to finish: stopping its point then would leave a finished fold."""
+    asha = AshaConfig(grace_period=1, reduction_factor=2).build("val_f1_macro", "max", max_t=4)
+    sched = FoldScheduler(asha, "val_f1_macro", {"w": len(FOLDS)}, last_epoch=4, rule="mean")
+    ctl = Controller()
+    good, late = trials_of(0), trials_of(1)
+    for t in good + late:
+        sched.on_trial_add(ctl, t)
+    for t in good:
+        sched.on_trial_result(ctl, t, {"val_f1_macro": 0.9, "epoch": 1})
+    sched.on_trial_result(ctl, late[0], {"val_f1_macro": 0.1, "epoch": 1})
+    sched.on_trial_result(ctl, late[0], {"val_f1_macro": 0.1, "epoch": 4})  # far ahead: its last epoch
+    sched.on_trial_result(ctl, late[1], {"val_f1_macro": 0.1, "epoch": 1})
+    assert sched.on_trial_result(ctl, late[2], {"val_f1_macro": 0.1, "epoch": 1}) == TrialScheduler.CONTINUE
+    assert ctl.stopped == []
+
+
 def test_no_decision_once_a_fold_has_ended() -> None:
     """A stopped point never has a finished fold: once one ended, its remaining rungs are skipped."""
     asha = AshaConfig(grace_period=1, reduction_factor=2).build("val_f1_macro", "max", max_t=4)
-    sched = FoldScheduler(asha, "val_f1_macro", {"w": len(FOLDS)})
+    sched = FoldScheduler(asha, "val_f1_macro", {"w": len(FOLDS)}, last_epoch=4, rule="mean")
     ctl = Controller()
     good, late = trials_of(0), trials_of(1)
     for t in good + late:
@@ -165,3 +182,40 @@ def test_no_decision_once_a_fold_has_ended() -> None:
     assert ctl.stopped == []
 
 
+
+
+def test_per_fold_rule_judges_fold_f_against_fold_f_and_stops_the_point() -> None:
+    asha = AshaConfig(grace_period=1, reduction_factor=2).build("val_f1_macro", "max", max_t=4)
+    sched = FoldScheduler(asha, "val_f1_macro", {"w": len(FOLDS)}, last_epoch=4)  # rule per_fold (default)
+    ctl = Controller()
+    good, bad = trials_of(0), trials_of(1)
+    for t in good + bad:
+        sched.on_trial_add(ctl, t)
+    assert sched.on_trial_result(ctl, good[0], {"val_f1_macro": 0.2, "epoch": 1}) == TrialScheduler.CONTINUE
+    # fold 1 of the bad point is compared with fold 1 of the good one only: nothing recorded there yet
+    assert sched.on_trial_result(ctl, bad[1], {"val_f1_macro": 0.01, "epoch": 1}) == TrialScheduler.CONTINUE
+    # fold 0 of the bad point is below fold 0 of the good one: the whole point stops at once
+    assert sched.on_trial_result(ctl, bad[0], {"val_f1_macro": 0.1, "epoch": 1}) == TrialScheduler.STOP
+    assert sorted(ctl.stopped) == ["p1f1", "p1f2"]
+    assert sched.on_trial_result(ctl, bad[2], {"val_f1_macro": 0.9, "epoch": 1}) == TrialScheduler.STOP
+
+
+def test_a_stopped_point_gives_up_its_untrained_folds_and_the_budget_is_in_points() -> None:
+    space = load_space(RANGE, None, "space")  # type: ignore[arg-type]
+    inner = make_searcher("random", 0, space, metric="val_f1_macro", mode="max")
+    searcher = FoldSearcher(inner, FOLDS, points=2)
+    searcher.set_search_properties(None, None, space.to_tune())
+    first = searcher.suggest("t0")
+    assert first["point"] == 0 and first["fold"] == 0
+    searcher.on_trial_result("t0", {"val_f1_macro": 0.1, "epoch": 1, "training_iteration": 1})
+    searcher.on_trial_complete("t0", result={"val_f1_macro": 0.1, "epoch": 1})  # stopped after epoch 1
+    second = searcher.suggest("t1")  # point 0's folds 1 and 2 never train: the next point starts
+    assert second["point"] == 1 and second["fold"] == 0
+    assert [t.state.name for t in inner._ot_study.trials] == ["PRUNED", "RUNNING"]
+    for n in (1, 2, 3):
+        if n > 1:
+            assert searcher.suggest(f"t{n}")["fold"] == n - 1
+        final = {"val_f1_macro": 0.5, "epoch": 4, "training_iteration": 5, FINAL: True}
+        searcher.on_trial_complete(f"t{n}", result=final)
+    assert searcher.suggest("t4") == "FINISHED"  # two points, the budget
+    assert [t.state.name for t in inner._ot_study.trials] == ["PRUNED", "COMPLETE"]

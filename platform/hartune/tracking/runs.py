@@ -287,12 +287,13 @@ def record_result(
         log_json(c, run_id, best.overlay, BEST_CONFIG)
 
 
-def record_group(c: MlflowClient, group_id: str, trials: Sequence[TrialRecord]) -> None:
+def record_group(c: MlflowClient, group_id: str, trials: Sequence[TrialRecord], folds: Sequence[int] = ()) -> None:
     """A cross-validation group's summary on its run, once its fold trials ended: the mean and std over
     the finished folds of every ``val_*`` (the best epoch's, as the searcher saw it) and ``test_*``
     metric (``<key>`` and ``<key>_std``), the fold counts, a per-fold table (``folds.csv``) and the
     group's status (FINISHED when every fold finished, KILLED when one was stopped, FAILED when one
-    failed)."""
+    failed). ``folds`` lists the configuration's folds: one that never trained (its point was stopped
+    first) gets a row ``not trained``."""
     import statistics
 
     import pandas as pd
@@ -302,7 +303,11 @@ def record_group(c: MlflowClient, group_id: str, trials: Sequence[TrialRecord]) 
     per_fold = [{"fold": t.tags.get(FOLD_TAG, ""), "test_subjects": t.tags.get(TEST_SUBJECTS_TAG, ""),
                  "status": t.tags.get(STATUS_TAG, t.status.lower()), "run": t.run_id,
                  **fold_metrics(t)} for t in sorted(trials, key=lambda t: int(t.tags.get(FOLD_TAG, 0) or 0))]
-    summary: dict[str, float] = {"folds": len(trials), "folds_finished": len(done)}
+    trained = {t.tags.get(FOLD_TAG) for t in trials}
+    per_fold += [{"fold": f, "test_subjects": "", "status": "not trained", "run": ""} for f in folds
+                 if str(f) not in trained]
+    summary: dict[str, float] = {"folds": max(len(trials), len(folds)), "folds_trained": len(trials),
+                                 "folds_finished": len(done)}
     for key in sorted({k for t in done for k in fold_metrics(t)}):
         values = [fold_metrics(t)[key] for t in done if key in fold_metrics(t)]
         summary[key] = statistics.fmean(values)
@@ -310,7 +315,7 @@ def record_group(c: MlflowClient, group_id: str, trials: Sequence[TrialRecord]) 
             summary[f"{key}_std"] = statistics.stdev(values)
     log_metrics(c, group_id, summary)
     c.log_text(group_id, pd.DataFrame(per_fold).to_csv(index=False), "folds.csv")
-    statuses = {t.status for t in trials}
+    statuses = {t.status for t in trials} | ({"KILLED"} if len(trials) < len(folds) else set())
     status = "FAILED" if "FAILED" in statuses else "KILLED" if statuses - {"FINISHED"} else "FINISHED"
     c.set_terminated(group_id, status)
 

@@ -18,8 +18,8 @@ Optuna trial number). Three pieces make the axis work under Ray Tune, whose own 
   the mean over its folds at each epoch, and decides when the last fold of the point reports that
   epoch; it never compares one fold's curve with another point's mean. A STOP stops every fold of the
   point. A decision is taken only while every fold is still training, so a stopped point never has a
-  finished fold (once a fold has ended, the point's remaining rungs are skipped): an ASHA-stopped point
-  is stopped on all its folds and PRUNED in Optuna.
+  finished fold (once a fold has reported its last epoch or ended, the point's remaining rungs are
+  skipped): an ASHA-stopped point is stopped on all its folds and PRUNED in Optuna.
 
 Alternatives not implemented: scheduling each fold on its own rung table (fold f of a point against
 fold f of the others), which decides earlier at low concurrency; and Ray's ``Repeater``.
@@ -27,6 +27,7 @@ fold f of the others), which decides earlier at low concurrency; and Ray's ``Rep
 
 from __future__ import annotations
 
+import copy
 import math
 import pickle
 import statistics
@@ -94,6 +95,7 @@ class _Point:
     def __init__(self, seq: int, number: int, params: dict[str, Any], folds: Sequence[int]) -> None:
         self.seq, self.number, self.params, self.folds = seq, number, params, list(folds)
         self.pending = list(folds)  # folds not yet handed to Tune
+        self.dropped: list[int] = []  # folds never trained: the point was stopped or failed first
         self.trials: dict[str, int] = {}  # Tune trial id -> fold
         self.curves: dict[int, dict[int, Any]] = {f: {} for f in folds}  # fold -> step -> value
         self.ends: dict[int, tuple[dict[str, Any] | None, bool]] = {}  # fold -> (last result, error)
@@ -123,9 +125,12 @@ class FoldSearcher(Searcher):
     and restores both): each sampled point becomes one Tune trial per fold, and the inner searcher sees
     only fold means, under its own trial ids ``point-<n>``."""
 
-    def __init__(self, searcher: Searcher, folds: Sequence[int], on_group: GroupHook | None = None) -> None:
+    def __init__(
+        self, searcher: Searcher, folds: Sequence[int], on_group: GroupHook | None = None, points: int | None = None
+    ) -> None:
         self.searcher = searcher
         self.folds = list(folds)
+        self.budget = points  # sampled points at most (Tune's num_samples counts fold trials)
         self.on_group = on_group
         self.points: dict[int, _Point] = {}
         self.of_trial: dict[str, int] = {}  # Tune trial id -> point number
@@ -147,6 +152,8 @@ class FoldSearcher(Searcher):
         point = next((p for p in self.points.values() if p.pending), None)
         if point is None:
             seq = len(self.points)
+            if self.budget is not None and seq >= self.budget:
+                return Searcher.FINISHED  # every point handed out (a stopped point's folds are dropped)
             params = self.searcher.suggest(f"point-{seq}")
             if params is None or params == Searcher.FINISHED:
                 return params
@@ -177,8 +184,11 @@ class FoldSearcher(Searcher):
             step = int(result.get(TIME_ATTR, result.get(TRAINING_ITERATION, 0)))
             point.curves[fold].setdefault(step, result[self.metric])
         point.ends[fold] = (dict(result) if result else None, error)
+        if error or not (result and result.get(FINAL)):  # stopped or failed: its other folds never train
+            point.dropped += point.pending
+            point.pending = []
         self._report_means(point)
-        if len(point.ends) == len(point.folds):
+        if len(point.ends) + len(point.dropped) == len(point.folds):
             self._tell(point)
 
     # -- fold means to the inner searcher ----------------------------------------------------------------
@@ -197,7 +207,7 @@ class FoldSearcher(Searcher):
                                                            TIME_ATTR: step})
 
     def _tell(self, point: _Point) -> None:
-        ends = [point.ends[f] for f in point.folds]
+        ends = [point.ends.get(f, (None, False)) for f in point.folds]  # a dropped fold: no result
         if any(error for _, error in ends):
             self.searcher.on_trial_complete(point.inner_id, result=None, error=True)
             return
@@ -227,14 +237,29 @@ class FoldSearcher(Searcher):
 
 
 class FoldScheduler(TrialScheduler):
-    """Wraps an early-stopping scheduler so that it sees one curve per group (the mean over its folds)
-    under the group's first fold trial, and stops every fold of a group it stops."""
+    """Wraps an early-stopping scheduler (ASHA, the median rule) for a fold axis; ``rule`` says what it
+    compares:
 
-    def __init__(self, inner: TrialScheduler, metric: str, fold_counts: Mapping[str, int]) -> None:
+    * ``per_fold`` (default): one copy of the scheduler per fold index. Fold f of a point is judged
+      against fold f of the other points (the same training subjects), as soon as it reports; a STOP on
+      any fold stops the point. It works at any concurrency: with fewer slots than folds a point's first
+      fold decides, and a stopped point's later folds never train.
+    * ``mean``: the scheduler sees one curve per point, the mean over its folds, under the point's first
+      fold trial, and decides at epoch e once every fold has reported e. It needs the folds to train side
+      by side (concurrency >= folds) to act at all.
+
+    Either way a STOP stops every fold of the point (Tune stops the running ones at once; the searcher
+    never hands out the rest), and a decision is honoured only while no fold of the point has finished
+    or reported its last epoch, so a stopped point never has a finished fold.
+    """
+
+    def __init__(self, inner: TrialScheduler, metric: str, fold_counts: Mapping[str, int], last_epoch: int,
+                 rule: str = "per_fold") -> None:
         super().__init__()
-        self.inner, self.fold_metric = inner, metric
+        self.inner, self.fold_metric, self.last_epoch, self.rule = inner, metric, last_epoch, rule
         self.fold_counts = dict(fold_counts)  # dataset key -> folds per group
-        # group key -> its first trial (what the inner scheduler sees), trials, curves, ended and decided
+        self.per_fold: dict[int, TrialScheduler] = {}  # rule per_fold: fold index -> its own scheduler
+        # group key -> its first trial (what a mean-rule scheduler sees), trials, curves, ended, decided
         self.groups: dict[str, dict[str, Any]] = {}
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
@@ -248,10 +273,30 @@ class FoldScheduler(TrialScheduler):
         g["curves"].setdefault(trial.trial_id, {})
         return g
 
+    def _fold_count(self, trial: Trial) -> int:
+        return self.fold_counts.get(trial.config.get("dataset"), 1)
+
+    def _judge(self, trial: Trial) -> TrialScheduler | None:
+        """The scheduler that sees ``trial``: its fold's (per_fold), or the inner one for the group's
+        first trial (mean; None for the other folds, which it never sees)."""
+        if self.rule == "per_fold":
+            fold = int(trial.config.get(FOLD) or 0)
+            if fold not in self.per_fold:
+                self.per_fold[fold] = copy.deepcopy(self.inner)
+            return self.per_fold[fold]
+        return self.inner if self._group(trial)["rep"] is trial else None
+
+    def _stop_group(self, tune_controller: Any, g: dict[str, Any], but: Trial) -> None:
+        g["stopped"] = True
+        for other in g["trials"].values():
+            if other is not but and other.status in (Trial.RUNNING, Trial.PENDING, Trial.PAUSED):
+                tune_controller.request_stop_trial(other)
+
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
-        g = self._group(trial)
-        if g["rep"] is trial:
-            self.inner.on_trial_add(tune_controller, trial)
+        self._group(trial)
+        judge = self._judge(trial)
+        if judge is not None:
+            judge.on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         g = self._group(trial)
@@ -262,27 +307,27 @@ class FoldScheduler(TrialScheduler):
         step = int(result[TIME_ATTR])
         g["curves"][trial.trial_id][step] = float(result[self.fold_metric])
         curves = list(g["curves"].values())
-        if g["ended"] or len(curves) < self._fold_count(trial) or step in g["decided"]:
-            return TrialScheduler.CONTINUE  # a fold has ended (no decision any more) or not all started
-        if not all(step in c for c in curves):
-            return TrialScheduler.CONTINUE  # the group's curve at this step is not complete yet
-        g["decided"].add(step)
-        mean = fold_mean([c[step] for c in curves])
-        decision = self.inner.on_trial_result(tune_controller, g["rep"], {**result, self.fold_metric: mean})
+        finishing = bool(g["ended"]) or any(c and max(c) >= self.last_epoch for c in curves)
+        if self.rule == "per_fold":
+            decision = self._judge(trial).on_trial_result(tune_controller, trial, result)  # type: ignore[union-attr]
+        else:
+            if len(curves) < self._fold_count(trial) or step in g["decided"] or not all(step in c for c in curves):
+                return TrialScheduler.CONTINUE  # the point's mean curve at this step is not complete yet
+            g["decided"].add(step)
+            mean = fold_mean([c[step] for c in curves])
+            decision = self.inner.on_trial_result(tune_controller, g["rep"], {**result, self.fold_metric: mean})
+        if decision == TrialScheduler.STOP and finishing:
+            return TrialScheduler.CONTINUE  # a fold has finished or is finishing: the point is not stopped
         if decision == TrialScheduler.STOP:
-            g["stopped"] = True
-            for other in g["trials"].values():
-                if other is not trial and other.status in (Trial.RUNNING, Trial.PENDING, Trial.PAUSED):
-                    tune_controller.request_stop_trial(other)
-            return TrialScheduler.STOP
+            self._stop_group(tune_controller, g, but=trial)
         return decision
-
-    def _fold_count(self, trial: Trial) -> int:
-        return self.fold_counts.get(trial.config.get("dataset"), 1)
 
     def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
         g = self._group(trial)
         g["ended"].add(trial.trial_id)
+        if self.rule == "per_fold":
+            self._judge(trial).on_trial_complete(tune_controller, trial, result)  # type: ignore[union-attr]
+            return
         if len(g["ended"]) == self._fold_count(trial):
             last = {**result}
             curves = list(g["curves"].values())
@@ -295,21 +340,20 @@ class FoldScheduler(TrialScheduler):
     def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
         g = self._group(trial)
         g["ended"].add(trial.trial_id)
-        g["stopped"] = True  # the group cannot be evaluated: its other folds need not train on
-        for other in g["trials"].values():
-            if other is not trial and other.status in (Trial.RUNNING, Trial.PENDING, Trial.PAUSED):
-                tune_controller.request_stop_trial(other)
-        if g["rep"] is trial or len(g["ended"]) == self._fold_count(trial):
-            self.inner.on_trial_error(tune_controller, g["rep"])
+        self._stop_group(tune_controller, g, but=trial)  # the point cannot be evaluated: no fold trains on
+        judge = self._judge(trial)
+        if judge is not None:
+            judge.on_trial_error(tune_controller, trial)
 
     def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
         g = self._group(trial)
         g["ended"].add(trial.trial_id)
-        if g["rep"] is trial:
-            self.inner.on_trial_remove(tune_controller, trial)
+        judge = self._judge(trial)
+        if judge is not None:
+            judge.on_trial_remove(tune_controller, trial)
 
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
         return self.inner.choose_trial_to_run(tune_controller)
 
     def debug_string(self) -> str:
-        return f"fold means of: {self.inner.debug_string()}"
+        return f"{self.rule} over folds: {self.inner.debug_string()}"

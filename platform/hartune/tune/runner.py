@@ -284,7 +284,9 @@ class StageRun:
         tree = runs.RunTree(c, self.spec.experiment())
         for group in tree.groups(parent):  # cross-validation groups: fold means, per-fold table, status
             if group.status == "RUNNING":
-                runs.record_group(c, group.run_id, tree.trials(group.run_id))
+                dataset = group.params.get("dataset", "")
+                folds = self.spec.folds(dataset) if dataset in self.spec.datasets else None
+                runs.record_group(c, group.run_id, tree.trials(group.run_id), folds or ())
         counts = Counter(o.status for o in outcomes)
         self.counts.update(counts)
         for r, o in zip(grid, outcomes):

@@ -47,6 +47,11 @@ class SchedulerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
+    # On a cross-validation axis (``hartune.tune.cv.FoldScheduler``): ``per_fold`` judges fold f of a point
+    # against fold f of the others as it reports (works at any concurrency; a stopped point's later folds
+    # never train); ``mean`` judges the point's fold-mean curve once every fold reported an epoch (needs
+    # the folds side by side). Either way a stop stops the whole point.
+    fold_rule: Literal["per_fold", "mean"] = "per_fold"
 
     def build(self, metric: str, mode: str, max_t: int) -> TrialScheduler:
         """The scheduler for runs of ``max_t`` epochs. It carries ``metric``/``mode``, so leave them out

@@ -79,7 +79,7 @@ class SearchStage(SamplingStage):
         d = self.dataset_keys(spec)[0]
         return [(f"sampler {self.sampler} (seed {self.sampler_seed}); space: {space}; "
                  f"scheduler: {self.scheduler.name if self.scheduler else 'none'}"
-                 f"{' on the fold means' if spec.folds(d) and self.scheduler else ''}; "
+                 f"{f' ({self.scheduler.fold_rule} on the folds)' if spec.folds(d) and self.scheduler else ''}; "
                  f"dataset {self.datasets_text(spec, [d])}, seed {self.seed_list(spec)[0]}"
                  f"{'; each point on every fold' if spec.folds(d) else ''}")]
 
@@ -112,9 +112,10 @@ class SearchStage(SamplingStage):
         scheduler = self.scheduler.build(self.primary_metric, self.primary_mode, max_t) if self.scheduler else None
         folds = spec.folds(dataset)
         if folds is not None:  # each point on every fold; Optuna and the scheduler see fold means
-            searcher = FoldSearcher(searcher, folds, on_group)
+            searcher = FoldSearcher(searcher, folds, on_group, points=self.samples(spec))
             if scheduler is not None:
-                scheduler = FoldScheduler(scheduler, self.primary_metric, {dataset: len(folds)})
+                scheduler = FoldScheduler(scheduler, self.primary_metric, {dataset: len(folds)}, last_epoch=max_t,
+                                          rule=self.scheduler.fold_rule)
         constants = {"variant": "base", "dataset": dataset, "seed": self.seed_list(spec)[0]}
         sampled = {} if self.sampler == "grid" else space.to_tune()
         return TunePlan(
