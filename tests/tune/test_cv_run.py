@@ -153,7 +153,8 @@ def test_the_report_reads_one_point_per_trial_and_has_the_per_subject_table_and_
     groups = {r.info.run_id[:8]: r for r in children(runs, stage) if r.data.tags.get("hartune.level") == "group"}
     points = list(csv.DictReader((folder / "trials.csv").open()))
     assert len(points) == len(groups) == len(LRS)  # one row per point, not per fold
-    assert {p["state"] for p in points} == {"complete", "pruned"}
+    assert {p["point"]: p["state"] for p in points} == {f"point {t.number}": t.state.name.lower()
+                                                         for t in study_of(d).trials}  # as Optuna saw them
     for p in points:
         g = groups[p["run"]]
         if p["state"] == "complete":
