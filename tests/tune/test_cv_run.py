@@ -141,3 +141,33 @@ def test_the_refit_model_is_promoted_and_predicts_raw_windows_in_a_fresh_process
     assert done.returncode == 0, done.stderr[-2000:]
     n, acc = done.stdout.split()
     assert int(n) == 16 and 0.0 <= float(acc) <= 1.0
+
+
+def test_the_report_reads_one_point_per_trial_and_has_the_per_subject_table_and_plot(finished) -> None:
+    import csv
+
+    _, _, runs, d = finished
+    out = d / "report"
+    assert main(["report", "cvsearch", "--uri", f"sqlite:///{d}/mlflow.db", "--out", str(out), "--no-tsne"]) == 0
+    folder = out / "lr"
+    (stage,) = level(runs, "stage")
+    groups = {r.info.run_id[:8]: r for r in children(runs, stage) if r.data.tags.get("hartune.level") == "group"}
+    points = list(csv.DictReader((folder / "trials.csv").open()))
+    assert len(points) == len(groups) == len(LRS)  # one row per point, not per fold
+    assert {p["point"]: p["state"] for p in points} == {f"point {t.number}": t.state.name.lower()
+                                                         for t in study_of(d).trials}  # as Optuna saw them
+    for p in points:
+        g = groups[p["run"]]
+        if p["state"] == "complete":
+            assert float(p["val_f1_macro (fold mean)"]) == pytest.approx(g.data.metrics["val_f1_macro"])
+            assert p["folds finished"] == f"{FOLDS}/{FOLDS}"
+    best = max((g for g in groups.values() if g.info.status == "FINISHED"), key=lambda g: g.data.metrics["val_f1_macro"])
+    per_fold = list(csv.DictReader((folder / "best_point_folds.csv").open()))
+    assert [r["fold"] for r in per_fold] == [*map(str, range(FOLDS)), "mean", "std"]
+    assert float(per_fold[FOLDS]["val_f1_macro"]) == pytest.approx(best.data.metrics["val_f1_macro"])
+    assert float(per_fold[FOLDS + 1]["F1"]) == pytest.approx(best.data.metrics["test_f1_macro_std"])
+    subjects = list(csv.DictReader((folder / "per_subject.csv").open()))
+    assert sorted(int(r["subject"]) for r in subjects) == list(range(1, 11))  # every subject once
+    assert all(r[f"{best.info.run_name}: F1"] for r in subjects)
+    assert (folder / "per_subject.png").stat().st_size > 5000
+    assert "![per subject](per_subject.png)" in (folder / "report.md").read_text()

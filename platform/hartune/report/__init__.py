@@ -1,7 +1,8 @@
 """Reports of a ``hartune run``: the paper's Table 2 layout, search reports, per-model figures.
 
-``table``, ``stats``, ``writers``, ``search``, ``figures`` and ``features`` are pure; ``build`` reads the
-run tree (``hartune.tracking.runs.RunTree``), writes the report folder and logs it to the stage runs.
+``table``, ``stats``, ``cv``, ``writers``, ``search``, ``figures`` and ``features`` are pure; ``build``
+reads the run tree (``hartune.tracking.runs.RunTree``), writes the report folder and logs it to the stage
+runs.
 """
 
 from hartune.report.stats import PairedTest, paired_test

@@ -1,6 +1,11 @@
 """``hartune report``: one folder per stage with the Table 2-style ablation table, search reports and
 per-model figures, also logged as artifacts of the stage's run (``report/``).
 
+On a cross-validation axis a grid also gets the per-fold table (``folds``), the per-subject table and
+plot (``per_subject``) and, with 3 or more variants over 5 or more blocks, the Friedman/Nemenyi ranks
+(``ranks``, ``cd_diagram.png``; see :mod:`hartune.report.cv`); a search is read one point (group run) per
+Optuna trial, valued at its fold mean, with the best point's per-fold table (``best_point_folds``).
+
 Reads the run tree through :class:`~hartune.tracking.runs.RunTree` (the reader ``promote`` and ``ls`` use
 too); the tables and figures come from the pure modules beside this one. Every file is written in ``md``, ``csv``, ``tex`` and ``html`` where it is
 a table; ``--format`` picks what is printed.
@@ -19,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from hartune.report import cv as CV
 from hartune.report import search as S
 from hartune.report.table import TABLE2_METRICS, AblationTable, Observation, ablation_table
 from hartune.report.writers import ABLATION_WRITERS, FORMATS, ROWS_WRITERS, rows_md
@@ -30,6 +36,8 @@ DEPLOY_COLUMNS = {  # Table 5 (deploy_* metric -> column)
     "deploy_latency_p95_ms": "latency p95 (ms)", "deploy_time_100_windows_ms": "100 windows (ms)",
     "deploy_threads": "threads", "deploy_realtime_pass": "real-time pass",
 }
+RANK_METRIC = "f1_macro"  # Friedman/Nemenyi rank the variants by test F1, the paper's headline metric
+TOP_POINTS = 3  # a cross-validated search's per-subject table: the best point and its runners-up
 
 
 @dataclass
@@ -108,6 +116,16 @@ def best_per_variant(trials: Sequence[TrialRecord], metric: str, mode: str) -> d
     return best
 
 
+def point_row(row: dict[str, Any], point: TrialRecord, metric: str) -> dict[str, Any]:
+    """A search trial's row on a fold axis: its point, fold mean (the value) and std (of a complete
+    point: Optuna saw no value of the others), finished folds."""
+    rest = {k: v for k, v in row.items() if k not in ("number", "state", "value")}
+    std = point.metrics.get(f"{metric}_std", math.nan) if row["state"] == "complete" else math.nan
+    return {"number": row["number"], "point": point.name, "state": row["state"], f"{metric} (fold mean)": row["value"],
+            f"{metric} std": std,
+            "folds finished": f"{int(point.metrics.get('folds_finished', 0))}/{int(point.metrics.get('folds', 0))}", **rest}
+
+
 def csv_rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -116,6 +134,7 @@ class Reporter:
     def __init__(self, store: RunTree, out_root: Path, tsne: bool = True) -> None:
         self.store, self.out_root, self.tsne = store, out_root, tsne
         self._models: dict[str, str] | None = None
+        self._fold_data: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     def models(self) -> dict[str, str]:
         if self._models is None:
@@ -154,7 +173,7 @@ class Reporter:
         if not done:
             return f"## {title}\n\nno finished trial\n"
         order = variant_order(spec, rep.stage if not prefix else "", run.params, trials)
-        obs = [Observation(t.variant, t.dataset, t.seed, t.test_metrics()) for t in done]
+        obs = [self.observation(t) for t in done]
         table = ablation_table(obs, order, TABLE2_METRICS, title=f"Table 2 layout: stage {title}")
         left = len(trials) - len(done)
         if left:
@@ -165,13 +184,84 @@ class Reporter:
         rep.tables[title] = table
         if not prefix and not rep.main:
             rep.main = {fmt: write(table) for fmt, write in ABLATION_WRITERS.items()}
-        return f"## {title}\n\n" + ABLATION_WRITERS["md"](table)
+        text = f"## {title}\n\n" + ABLATION_WRITERS["md"](table)
+        if table.cross_validated:
+            text += self.fold_tables(folder, prefix, title, done, obs, table.variants)
+        return text + self.ranks_section(folder, prefix, table, rep)
+
+    # -- cross-validation ---------------------------------------------------------------------------
+    def fold_data(self, t: TrialRecord) -> tuple[float, list[dict[str, Any]]]:
+        """A fold trial's test/train window ratio (``data.json``) and per-subject scores
+        (``per_subject.json``); read once per trial."""
+        if t.run_id not in self._fold_data:
+            windows = ((self.store.json(t.run_id, "data.json") or {}).get("split") or {}).get("windows") or {}
+            ratio = windows["test"] / windows["train"] if windows.get("train") and "test" in windows else math.nan
+            self._fold_data[t.run_id] = (ratio, self.store.json(t.run_id, "per_subject.json") or [])
+        return self._fold_data[t.run_id]
+
+    def observation(self, t: TrialRecord) -> Observation:
+        if t.fold is None:
+            return Observation(t.variant, t.dataset, t.seed, t.test_metrics())
+        return Observation(t.variant, t.dataset, t.seed, t.test_metrics(), t.fold, t.test_subjects, self.fold_data(t)[0])
+
+    def subject_scores(self, trials: Sequence[TrialRecord], label: dict[str, str] | None = None) -> list[CV.SubjectScore]:
+        """Every test subject's scores of the fold trials (their variant, or ``label[run_id]``)."""
+        return [CV.SubjectScore((label or {}).get(t.run_id, t.variant), t.dataset, t.seed, t.fold, int(r["subject"]),
+                                int(r.get("windows", 0)), float(r["accuracy"]), float(r["f1_macro"]))
+                for t in trials for r in self.fold_data(t)[1]]
+
+    def fold_tables(self, folder: Folder, prefix: str, title: str, done: Sequence[TrialRecord],
+                    obs: Sequence[Observation], order: Sequence[str]) -> str:
+        """The per-fold table, and the per-subject table and plot, of a cross-validated grid."""
+        rows = CV.fold_rows([o for o in obs if o.fold is not None], order, TABLE2_METRICS)
+        folder.rows(f"{prefix}folds", rows, f"{title}: test metrics of every fold trial (fractions)")
+        link = (f"\nPer-fold test metrics of every fold trial ({len(rows)} rows): [folds.md]({prefix}folds.md), "
+                f"[folds.csv]({prefix}folds.csv).\n\n")
+        scores = self.subject_scores([t for t in done if t.fold is not None])
+        return link + self.subject_section(folder, prefix, title, scores, order)
+
+    def subject_section(self, folder: Folder, prefix: str, title: str, scores: Sequence[CV.SubjectScore],
+                        order: Sequence[str]) -> str:
+        from hartune.report.figures import per_subject_figure
+
+        if not scores:
+            return "no per-subject scores (the fold trials logged no per_subject.json)\n"
+        rows = CV.per_subject_rows(scores, order)
+        caption = f"{title}: test accuracy and F1 of each subject (fractions, mean over seeds)"
+        folder.rows(f"{prefix}per_subject", rows, caption)
+        folder.figure(f"{prefix}per_subject.png", per_subject_figure(
+            CV.subject_values(scores, order), f"{title}: one point per test subject"))
+        return rows_md(rows, caption) + f"\n![per subject]({prefix}per_subject.png)\n"
+
+    def ranks_section(self, folder: Folder, prefix: str, table: AblationTable, rep: StageReport) -> str:
+        """Friedman/Nemenyi ranks and the CD diagram (several datasets, or the folds of one), or a note
+        saying why not."""
+        from hartune.report.figures import cd_figure
+
+        ranking, note = CV.rank_variants(table, RANK_METRIC)
+        if ranking is None:
+            if note:
+                rep.notes.append(f"{table.title}: {note}")
+            return f"\n{note}\n" if note else ""
+        title = "mean ranks (Friedman + Nemenyi)"
+        folder.rows(f"{prefix}ranks", ranking.rows(), title)
+        text = rows_md(ranking.rows(), title) + f"\n{ranking.footnote()}\n"
+        folder.text(f"{prefix}ranks.md", text)
+        folder.figure(f"{prefix}cd_diagram.png", cd_figure(ranking.result))
+        return f"\n{text}\n![critical-difference diagram]({prefix}cd_diagram.png)\n"
 
     # -- searches -----------------------------------------------------------------------------------
     def search_section(self, folder: Folder, prefix: str, title: str, run: RunRef, trials: Sequence[TrialRecord],
                        metric: str, mode: str, rep: StageReport) -> str:
+        groups = self.store.group_records(run.run_id)
+        folds_of = {g.run_id: folds for g, folds in groups}
+        if groups:  # a fold axis: one Optuna trial per point, valued at its fold mean
+            trials = [g for g, _ in groups]
+            curves = {g.run_id: CV.mean_curve([self.store.metric_history(f.run_id, metric) for f in folds])
+                      for g, folds in groups if g.status == "KILLED"}
+        else:
+            curves = {t.run_id: self.store.metric_history(t.run_id, metric) for t in trials if t.status == "KILLED"}
         dists, source = S.space_distributions(run.params, trials)
-        curves = {t.run_id: self.store.metric_history(t.run_id, metric) for t in trials if t.status == "KILLED"}
         study = S.build_study(trials, dists, metric, mode, curves)
         out = [f"## {title}: search over {', '.join(k.removeprefix('space.') for k in dists)}", "",
                f"Distributions: {source}. Trials: " + ", ".join(
@@ -180,18 +270,29 @@ class Reporter:
         if complete:
             best = study.best_trial
             run_id = best.user_attrs["mlflow_run_id"]
-            row = {"run": run_id[:8], metric: best.value, **best.params}
             tr = next(t for t in trials if t.run_id == run_id)
+            value = ({"point": tr.name, f"{metric} (fold mean)": best.value, f"{metric} std": tr.metrics.get(f"{metric}_std"),
+                      "folds": len(folds_of[run_id])} if groups else {metric: best.value})
+            row = {"run": run_id[:8], **value, **best.params}
             row.update({f"test_{k}": tr.metrics.get(f"test_{k}") for k, _ in TABLE2_METRICS})
             folder.rows(f"{prefix}best_config", [row], "best configuration")
             out.append(rows_md([row], "best configuration"))
+            if groups:
+                out.append(self.best_point_folds(folder, prefix, tr, folds_of[run_id], metric))
         imp, note = S.importances(study)
         imp_rows = [{"parameter": k, "importance": v} for k, v in imp.items()]
         folder.rows(f"{prefix}importances", imp_rows, "parameter importances")
         out.append(rows_md(imp_rows, "parameter importances (Optuna)") if imp_rows else f"importances: {note}\n")
         trial_rows = [{"number": t.number, "state": t.state.name.lower(), "value": t.value, **t.params,
                        "run": t.user_attrs["mlflow_run_id"][:8]} for t in study.trials]
+        if groups:
+            points = {g.run_id: g for g, _ in groups}
+            trial_rows = [point_row(r, points[t.user_attrs["mlflow_run_id"]], metric)
+                          for r, t in zip(trial_rows, study.trials)]
         folder.rows(f"{prefix}trials", trial_rows, "trials")
+        if groups:
+            out.append(rows_md(trial_rows, f"points: {metric} mean and std over their folds (the value Optuna saw)"))
+            out.append(self.search_subjects(folder, prefix, title, study, groups))
         figs, notes = S.figures(study)
         for name, fig in figs.items():
             folder.figure(f"{prefix}{name}", fig)
@@ -200,6 +301,34 @@ class Reporter:
             rep.main = {fmt: ROWS_WRITERS[fmt]([*([row] if complete else [])], f"best configuration of {title}")
                         for fmt in FORMATS} if complete else {}
         return "\n".join(out) + "\n"
+
+    def best_point_folds(self, folder: Folder, prefix: str, point: TrialRecord, folds: Sequence[TrialRecord],
+                         metric: str) -> str:
+        """The best point's value and test metrics on each of its folds, with their mean and std."""
+        done = [f for f in folds if f.finished]
+        obs = [Observation(point.name, f.dataset, f.seed, {metric: _or_nan(S.trial_value(f, metric)), **f.test_metrics()},
+                           f.fold, f.test_subjects) for f in done]
+        columns = [(metric, metric), *TABLE2_METRICS]
+        rows = [{k: v for k, v in r.items() if k not in ("variant", "dataset", "seed")}
+                for r in CV.fold_rows(obs, [point.name], columns)]
+        rows = CV.with_mean_std(rows, [label for _, label in columns], "fold")
+        caption = f"best point ({point.name}): {metric} and test metrics per fold"
+        folder.rows(f"{prefix}best_point_folds", rows, caption)
+        return rows_md(rows, caption)
+
+    def search_subjects(self, folder: Folder, prefix: str, title: str, study: Any,
+                        groups: Sequence[tuple[TrialRecord, list[TrialRecord]]]) -> str:
+        """The per-subject table and plot of a cross-validated search: its best points (up to
+        TOP_POINTS, best first)."""
+        complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+        top = sorted(complete, key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")[:TOP_POINTS]
+        by_id = {g.run_id: (g, folds) for g, folds in groups}
+        picked = [by_id[t.user_attrs["mlflow_run_id"]] for t in top]
+        if not picked:
+            return ""
+        label = {f.run_id: g.name for g, folds in picked for f in folds}
+        scores = self.subject_scores([f for _, folds in picked for f in folds if f.finished], label)
+        return self.subject_section(folder, prefix, f"{title} (best points)", scores, [g.name for g, _ in picked])
 
     # -- stage-level tables logged by the stage itself ---------------------------------------------------
     def stage_tables(self, folder: Folder, st: RunRef) -> str:
@@ -300,6 +429,10 @@ class Reporter:
 def _mean(values: Sequence[float | None]) -> float:
     vals = [float(v) for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
     return statistics.fmean(vals) if vals else math.nan
+
+
+def _or_nan(x: float | None) -> float:
+    return math.nan if x is None else x
 
 
 def _load_torch(uri: str) -> Any:

@@ -1,8 +1,10 @@
-"""Report figures (matplotlib, headless): the radar chart of Fig. 3 and the t-SNE scatter of Fig. 5."""
+"""Report figures (matplotlib, headless): the radar chart of Fig. 3, the t-SNE scatter of Fig. 5, and on a
+cross-validation axis the per-subject strip plot and the critical-difference diagram."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -43,3 +45,39 @@ def tsne_figure(embedding: np.ndarray, y: np.ndarray, class_names: Sequence[str]
     ax.legend(markerscale=2, fontsize=7, loc="best")
     fig.tight_layout()
     return fig
+
+
+def per_subject_figure(values: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]], title: str = "") -> plt.Figure:
+    """A strip plot per dataset (rows) and metric (columns): x = variant, one dot per subject (jittered
+    sideways, seeded), its mean as a black bar. ``values[dataset][metric][variant]`` are fractions."""
+    datasets = list(values)
+    metrics = list(dict.fromkeys(m for d in values.values() for m in d))
+    fig, axes = plt.subplots(len(datasets), len(metrics), squeeze=False,
+                             figsize=(max(4.0, 1.2 * max(len(v) for d in values.values() for v in d.values())) * len(metrics),
+                                      3.6 * len(datasets)))
+    rng = np.random.default_rng(0)
+    for i, d in enumerate(datasets):
+        for j, m in enumerate(metrics):
+            ax = axes[i][j]
+            per_variant = values[d].get(m, {})
+            for k, (variant, ys) in enumerate(per_variant.items()):
+                ys = np.asarray(ys, float)
+                ax.scatter(k + rng.uniform(-0.15, 0.15, len(ys)), ys, s=22, alpha=0.75, zorder=2)
+                ax.hlines(ys.mean(), k - 0.3, k + 0.3, color="black", linewidth=2, zorder=3)
+            ax.set_xticks(range(len(per_variant)), list(per_variant), rotation=20, ha="right")
+            ax.set_ylabel(m)
+            ax.set_title(f"{d}: " * (len(datasets) > 1) + f"{m} per test subject (bar: mean)", fontsize=10)
+            ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def cd_figure(result: Any) -> plt.Figure:
+    """The critical-difference diagram (Demšar 2006) of an ``autorank`` result, drawn by autorank; drawn
+    even when Friedman's test is not significant (the footnote says so)."""
+    from autorank import plot_stats
+
+    ax = plot_stats(result, allow_insignificant=True)
+    return ax.figure

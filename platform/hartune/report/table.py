@@ -5,17 +5,21 @@ and each group holds Acc, Pre, Rec, F1, G-mean and AUC. A cell is ``mean ± std`
 standard deviation, ddof = 1), in percent as in the paper; the best mean of each column is marked; every
 other row shows Δ, its mean minus the first row's (percentage points), and a dagger when the paired test
 across seeds (:mod:`hartune.report.stats`) gives p < 0.05.
+
+On a cross-validation axis a cell holds one value per (seed, fold): its mean ± std is over folds × seeds,
+pairs are matched by (seed, fold), the test is the corrected resampled t-test and the dagger reads its
+Holm-adjusted p (over the rows against the reference in that column). Seed-only cells are as above.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from hartune.report.stats import PairedTest, footnote_of_tests, paired_test
+from hartune.report.stats import PairedTest, cv_paired_test, footnote_of_tests, holm, paired_test
 
 # (test metric key, column label) in the paper's order; all of them are higher-is-better.
 TABLE2_METRICS: tuple[tuple[str, str], ...] = (
@@ -26,17 +30,24 @@ TABLE2_METRICS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class Observation:
-    """One finished trial's test metrics (keys without the ``test_`` prefix)."""
+    """One finished trial's test metrics (keys without the ``test_`` prefix). A fold trial also says its
+    fold, its test subjects and its test/train window ratio (the corrected t-test's n_test/n_train)."""
 
     variant: str
     dataset: str
     seed: int
     metrics: Mapping[str, float]
+    fold: int | None = None
+    test_subjects: tuple[int, ...] = ()
+    test_train_ratio: float = math.nan
+
+
+Key = tuple[int, int | None]  # (seed, fold); fold None off a cross-validation axis
 
 
 @dataclass(frozen=True)
 class Cell:
-    values: dict[int, float]  # seed -> value (fraction, not percent)
+    values: dict[Key, float]  # (seed, fold) -> value (fraction, not percent)
     mean: float
     std: float  # nan with fewer than 2 values
     delta: float  # mean - the reference row's mean; 0 on the reference row
@@ -46,6 +57,23 @@ class Cell:
     @property
     def n(self) -> int:
         return len(self.values)
+
+    @property
+    def cross_validated(self) -> bool:
+        return any(f is not None for _, f in self.values)
+
+    def design(self) -> str:
+        """``3 seeds``, or on a fold axis ``5 folds × 2 seeds``."""
+        seeds = len({s for s, _ in self.values})
+        if not self.cross_validated:
+            return f"{seeds} seeds"
+        folds = len({f for _, f in self.values})
+        text = f"{folds} folds × {seeds} seed{'s' if seeds != 1 else ''}"
+        return text if folds * seeds == self.n else f"{text} ({self.n} finished)"
+
+    def seed_values(self) -> dict[int, float]:
+        """Seed -> value (off a fold axis, one value per seed)."""
+        return {s: x for (s, _), x in self.values.items()}
 
 
 @dataclass
@@ -61,11 +89,20 @@ class AblationTable:
     def cell(self, variant: str, dataset: str, metric: str) -> Cell | None:
         return self.cells.get((variant, dataset, metric))
 
+    @property
+    def cross_validated(self) -> bool:
+        return any(c.cross_validated for c in self.cells.values())
+
     def footnote(self) -> str:
         unit = "percent" if self.percent else "fractions"
-        seeds = sorted({c.n for c in self.cells.values()})
         tests = [c.test for (v, _, _), c in self.cells.items() if v != self.variants[0]]
-        return (f"mean ± std (sample, ddof=1) over n = {'/'.join(map(str, seeds))} seeds, test split, in {unit}; "
+        if self.cross_validated:
+            designs = first_seen(c.design() for c in self.cells.values())
+            over = f"n = {' / '.join(designs)}, test split of each fold (its held-out subjects)"
+        else:
+            seeds = sorted({c.n for c in self.cells.values()})
+            over = f"n = {'/'.join(map(str, seeds))} seeds, test split"
+        return (f"mean ± std (sample, ddof=1) over {over}, in {unit}; "
                 f"best mean of each column in bold; (Δ) = mean minus the first row's ({self.variants[0]}). "
                 + footnote_of_tests(tests))
 
@@ -74,9 +111,18 @@ class AblationTable:
         return [
             {"variant": v, "dataset": d, "metric": m, "n": c.n, "mean": c.mean, "std": c.std, "delta": c.delta,
              "test": c.test.test, "p_value": c.test.p, "significant": c.test.significant, "best": c.best,
-             "values": ";".join(f"{s}:{x:.6g}" for s, x in sorted(c.values.items()))}
+             "values": _values_text(c)}
+            | ({"p_holm": c.test.p_holm, "design": c.design()} if self.cross_validated else {})
             for (v, d, m), c in self.cells.items()
         ]
+
+
+def _values_text(c: Cell) -> str:
+    """``seed:value;...``, on a fold axis ``s<seed>f<fold>:value;...``."""
+    if not c.cross_validated:
+        return ";".join(f"{s}:{x:.6g}" for s, x in sorted(c.seed_values().items()))
+    order = sorted(c.values, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
+    return ";".join(f"s{s}f{f}:{c.values[(s, f)]:.6g}" for s, f in order)
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -100,12 +146,13 @@ def ablation_table(
     seen = first_seen(o.variant for o in obs)
     variants = [v for v in (order or []) if v in seen] + [v for v in seen if v not in (order or [])]
     datasets = first_seen(o.dataset for o in obs)
-    values: dict[tuple[str, str, str], dict[int, float]] = {}
+    values: dict[tuple[str, str, str], dict[Key, float]] = {}
     for o in obs:
         for key, _ in metrics:
             x = o.metrics.get(key)
             if isinstance(x, (int, float)):
-                values.setdefault((o.variant, o.dataset, key), {})[o.seed] = float(x)
+                values.setdefault((o.variant, o.dataset, key), {})[(o.seed, o.fold)] = float(x)
+    ratios = test_train_ratios(obs)
     cells: dict[tuple[str, str, str], Cell] = {}
     for d in datasets:
         for key, _ in metrics:
@@ -116,15 +163,46 @@ def ablation_table(
                 if not vals:
                     continue
                 mean, std = _mean_std(list(vals.values()))
-                test = PairedTest("n/a", 0, math.nan) if v == variants[0] else paired_test(vals, ref)
+                test = PairedTest("n/a", 0, math.nan) if v == variants[0] else row_test(vals, ref, ratios, v, variants[0], d)
                 cells[(v, d, key)] = Cell(vals, mean, std, mean - ref_mean, test)
+            holm_column(cells, [(v, d, key) for v in variants[1:]])
             column = [cells[(v, d, key)] for v in variants if (v, d, key) in cells]
             top = max((c.mean for c in column if not math.isnan(c.mean)), default=math.nan)
             for v in variants:
                 c = cells.get((v, d, key))
                 if c is not None and not math.isnan(top) and math.isclose(c.mean, top, rel_tol=0, abs_tol=1e-12):
-                    cells[(v, d, key)] = Cell(c.values, c.mean, c.std, c.delta, c.test, best=True)
+                    cells[(v, d, key)] = replace(c, best=True)
     return AblationTable(variants, datasets, list(metrics), cells, percent, title)
+
+
+def test_train_ratios(obs: Sequence[Observation]) -> dict[tuple[str, str], float]:
+    """(variant, dataset) -> the mean test/train window ratio of its fold trials (nan if none says)."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for o in obs:
+        if o.fold is not None and not math.isnan(o.test_train_ratio):
+            out.setdefault((o.variant, o.dataset), []).append(o.test_train_ratio)
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def row_test(vals: dict[Key, float], ref: dict[Key, float], ratios: Mapping[tuple[str, str], float],
+             variant: str, reference: str, dataset: str) -> PairedTest:
+    """A row's test against the reference: across seeds (:func:`paired_test`), or on a fold axis the
+    corrected resampled t-test paired by (seed, fold), with n_test/n_train the mean of the two rows'
+    ratios (1/(k - 1) for k folds when no trial logged its window counts)."""
+    if not any(f is not None for _, f in vals):
+        return paired_test({s: x for (s, _), x in vals.items()}, {s: x for (s, _), x in ref.items()})
+    logged = [r for r in (ratios.get((variant, dataset)), ratios.get((reference, dataset))) if r is not None]
+    k = len({f for _, f in vals})
+    ratio = float(np.mean(logged)) if logged else 1.0 / max(k - 1, 1)
+    return cv_paired_test(vals, ref, ratio)
+
+
+def holm_column(cells: dict[tuple[str, str, str], Cell], keys: Sequence[tuple[str, str, str]]) -> None:
+    """Holm-adjust the corrected t-tests of one column's rows against the reference, in place."""
+    tested = [k for k in keys if k in cells and cells[k].test.test == "corrected-t"]
+    for k, p in zip(tested, holm([cells[k].test.p for k in tested])):
+        c = cells[k]
+        cells[k] = replace(c, test=replace(c.test, p_holm=p))
 
 
 # -- text of a cell, shared by every writer ---------------------------------------------------------

@@ -58,7 +58,8 @@ def ablation_csv(t: AblationTable) -> str:
 
 
 _TEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+                "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+                "×": r"$\times$", "·": r"$\cdot$", "−": "$-$"}  # the last three: a cross-validated footnote
 
 
 def tex_escape(s: str) -> str:

@@ -392,6 +392,17 @@ class TrialRecord:
     def parent_id(self) -> str:
         return self.tags.get(PARENT, "")
 
+    @property
+    def fold(self) -> int | None:
+        """A cross-validation fold trial's fold; None off a fold axis."""
+        f = self.tags.get(FOLD_TAG, "")
+        return int(f) if f.isdigit() else None
+
+    @property
+    def test_subjects(self) -> tuple[int, ...]:
+        """The subjects of the trial's test split, as its tag names them (numeric ids only)."""
+        return tuple(int(s) for s in self.tags.get(TEST_SUBJECTS_TAG, "").split(",") if s.strip().lstrip("-").isdigit())
+
     def test_metrics(self) -> dict[str, float]:
         return {k.removeprefix("test_"): v for k, v in self.metrics.items() if k.startswith("test_")}
 
@@ -512,6 +523,22 @@ class RunTree:
         """The cross-validation group runs of a stage or step run (one per configuration, holding its
         fold trials)."""
         return self.children(run_id, "group")
+
+    def group_records(self, run_id: str) -> list[tuple[TrialRecord, list[TrialRecord]]]:
+        """The cross-validation groups of a stage or step run, each as one record with its fold trials:
+        the group run's status and fold means (``val_*``, ``test_*``, their ``*_std``) under the sampled
+        point (``space.*``) and identity of its folds. A search's points, as its searcher saw them. A group
+        without any fold trial (opened, then the run stopped) is left out."""
+        out = []
+        for g in self.groups(run_id):
+            folds = self.trials(g.run_id)
+            if not folds:
+                continue
+            first = folds[0]
+            params = {k: v for k, v in first.params.items() if k != "data.split.fold"}
+            out.append((TrialRecord(g.run_id, g.name, g.status, first.variant, first.dataset, first.seed, params,
+                                    dict(g.metrics), g.start_time, dict(g.tags)), folds))
+        return out
 
     def stage_trials(self, stage: RunRef) -> list[TrialRecord]:
         """Every trial of a stage, through its steps if it has any."""
