@@ -126,10 +126,12 @@ class FoldSearcher(Searcher):
     only fold means, under its own trial ids ``point-<n>``."""
 
     def __init__(
-        self, searcher: Searcher, folds: Sequence[int], on_group: GroupHook | None = None, points: int | None = None
+        self, searcher: Searcher, folds: Sequence[int], on_group: GroupHook | None = None, points: int | None = None,
+        constants: Mapping[str, Any] | None = None,
     ) -> None:
         self.searcher = searcher
         self.folds = list(folds)
+        self.constants = dict(constants or {})  # the Tune config's fixed keys (variant, dataset, seed)
         self.budget = points  # sampled points at most (Tune's num_samples counts fold trials)
         self.on_group = on_group
         self.points: dict[int, _Point] = {}
@@ -164,7 +166,7 @@ class FoldSearcher(Searcher):
         self.of_trial[trial_id] = point.seq
         config = {**point.params, FOLD: fold, POINT: point.number}
         if self.on_group is not None and fold == point.folds[0]:
-            self.on_group(config)
+            self.on_group({**self.constants, **config})
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:

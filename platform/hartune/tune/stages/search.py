@@ -111,12 +111,12 @@ class SearchStage(SamplingStage):
         )
         scheduler = self.scheduler.build(self.primary_metric, self.primary_mode, max_t) if self.scheduler else None
         folds = spec.folds(dataset)
+        constants = {"variant": "base", "dataset": dataset, "seed": self.seed_list(spec)[0]}
         if folds is not None:  # each point on every fold; Optuna and the scheduler see fold means
-            searcher = FoldSearcher(searcher, folds, on_group, points=self.samples(spec))
+            searcher = FoldSearcher(searcher, folds, on_group, points=self.samples(spec), constants=constants)
             if scheduler is not None:
                 scheduler = FoldScheduler(scheduler, self.primary_metric, {dataset: len(folds)}, last_epoch=max_t,
                                           rule=self.scheduler.fold_rule)
-        constants = {"variant": "base", "dataset": dataset, "seed": self.seed_list(spec)[0]}
         sampled = {} if self.sampler == "grid" else space.to_tune()
         return TunePlan(
             param_space={**constants, **sampled},
