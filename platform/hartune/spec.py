@@ -173,7 +173,8 @@ class Spec(Strict):
     def resolve(self, dataset: str, overlay: Mapping[str, Any], seed: int) -> dict[str, Any]:
         """The merged, not yet validated, run config dict of one trial."""
         raw = deep_merge(self.base_raw(dataset), self.model_overlay(overlay))
-        raw.setdefault("model", {"name": "usad"})
+        # no model named: USAD, as the spec's `models.usad` gives it (e.g. Table 5's size) if it has one
+        raw.setdefault("model", self.model_overlay({"model": "usad"})["model"])
         raw["seed"] = seed
         return self.transfer_overlay(raw)
 

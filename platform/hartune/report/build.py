@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from hartune.report import search as S
-from hartune.report.table import TABLE2_METRICS, AblationTable, Observation, ablation_table
+from hartune.report.table import AUC_COLUMN, AblationTable, Observation, ablation_table, table2_metrics
 from hartune.report.writers import ABLATION_WRITERS, FORMATS, ROWS_WRITERS, rows_md
 from hartune.tracking.runs import RunRef, RunTree, TrialRecord, param_key
 
@@ -113,8 +113,9 @@ def csv_rows(text: str) -> list[dict[str, str]]:
 
 
 class Reporter:
-    def __init__(self, store: RunTree, out_root: Path, tsne: bool = True) -> None:
+    def __init__(self, store: RunTree, out_root: Path, tsne: bool = True, auc: str = "prob") -> None:
         self.store, self.out_root, self.tsne = store, out_root, tsne
+        self.auc, self.metrics = auc, table2_metrics(auc)  # which logged AUC fills the AUC column
         self._models: dict[str, str] | None = None
 
     def models(self) -> dict[str, str]:
@@ -155,7 +156,8 @@ class Reporter:
             return f"## {title}\n\nno finished trial\n"
         order = variant_order(spec, rep.stage if not prefix else "", run.params, trials)
         obs = [Observation(t.variant, t.dataset, t.seed, t.test_metrics()) for t in done]
-        table = ablation_table(obs, order, TABLE2_METRICS, title=f"Table 2 layout: stage {title}")
+        table = ablation_table(obs, order, self.metrics, title=f"Table 2 layout: stage {title}")
+        table.notes.append(AUC_COLUMN[self.auc][1])
         left = len(trials) - len(done)
         if left:
             table.notes.append(f"{left} trial(s) not finished (stopped early or failed) are left out.")
@@ -182,7 +184,7 @@ class Reporter:
             run_id = best.user_attrs["mlflow_run_id"]
             row = {"run": run_id[:8], metric: best.value, **best.params}
             tr = next(t for t in trials if t.run_id == run_id)
-            row.update({f"test_{k}": tr.metrics.get(f"test_{k}") for k, _ in TABLE2_METRICS})
+            row.update({f"test_{k}": tr.metrics.get(f"test_{k}") for k, _ in self.metrics})
             folder.rows(f"{prefix}best_config", [row], "best configuration")
             out.append(rows_md([row], "best configuration"))
         imp, note = S.importances(study)
@@ -237,7 +239,7 @@ class Reporter:
             scores = {}
             for v in dict.fromkeys(t.variant for t in done):
                 vals = [t for t in done if t.variant == v and t.dataset == d]
-                scores[v] = {label: _mean([t.metrics.get(f"test_{k}") for t in vals]) for k, label in TABLE2_METRICS}
+                scores[v] = {label: _mean([t.metrics.get(f"test_{k}") for t in vals]) for k, label in self.metrics}
             if scores:
                 folder.figure(f"radar_{safe_name(d)}.png", radar_figure(scores, f"test metrics on {d} (mean over seeds)"))
                 out.append(f"![radar {d}](radar_{safe_name(d)}.png)")
@@ -313,10 +315,10 @@ def _load_torch(uri: str) -> Any:
 
 def report(
     uri: str, experiment: str, run_id: str | None = None, stage: str | None = None, out: str | Path | None = None,
-    log: bool = True, tsne: bool = True,
+    log: bool = True, tsne: bool = True, auc: str = "prob",
 ) -> tuple[RunRef, list[StageReport]]:
     """Write the report of each stage (or ``stage``) of the parent run ``run_id`` (default: the latest) and
-    log each folder to its stage run under ``report/``."""
+    log each folder to its stage run under ``report/``. ``auc`` picks the AUC column (``AUC_COLUMN``)."""
     import os
 
     import mlflow
@@ -330,7 +332,7 @@ def report(
     store = RunTree.of(uri, experiment)
     parent = store.parent(run_id)
     root = Path(out) if out else Path("reports") / experiment / parent.run_id[:8]
-    reporter = Reporter(store, root, tsne=tsne)
+    reporter = Reporter(store, root, tsne=tsne, auc=auc)
     stages = store.stages(parent, stage)
     if not stages:
         raise ConfigError(f"run {parent.run_id[:8]} of {experiment!r} has no stage run")
