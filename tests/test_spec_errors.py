@@ -97,6 +97,12 @@ CASES = {
                                                "stages[0].space.focal.grid: missing; search: grid needs the family's points"),
     "independent family not in the space": (edit("stages/0", {"name": "grid", "kind": "independent", "families": ["ls"], "space": {"focal": {"range": GAMMA}}}),
                                             "stages[0].families: 'ls' is not in the space; accepted: focal"),
+    "family metric without its mode": (edit("stages/0", {"name": "grid", "kind": "independent", "space": {"focal": {"grid": [{"gamma": 1}], "metric": "val_ece"}}}),
+                                       "give metric and mode together"),
+    "unknown run preset": (edit("stages/0/variants/A", {"preset": "lstmm"}),
+                           "stages[0].variants.A.preset='lstmm': unknown run preset; valid: dae_cnn_source, hs_cnn_source"),
+    "grid file missing": (edit("stages/0/variants", "no_such_rows.yaml"),
+                          "stages[0].variants='no_such_rows.yaml': cannot read"),
 }
 
 

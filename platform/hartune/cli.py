@@ -207,7 +207,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     uri = resolve_uri(args.uri)
     check_reachable(uri)
     parent, reports = report(uri, args.experiment, run_id=args.run, stage=args.stage, out=args.out,
-                             log=not args.no_log, tsne=not args.no_tsne)
+                             log=not args.no_log, tsne=not args.no_tsne, auc=args.auc)
     for r in reports:
         print(f"## {args.experiment} run {parent.run_id[:8]}, stage {r.stage} ({r.kind})\n")
         print(r.main.get(args.format, ""))
@@ -314,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--run", help="parent run id or prefix (default: the latest)")
     rp.add_argument("--no-log", action="store_true", help="do not log the report to the stage runs")
     rp.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plots (Table 6 is still computed)")
+    rp.add_argument("--auc", choices=["prob", "hard"], default="prob",
+                    help="the AUC column: from probabilities (default) or hard labels, as the paper's numbers suggest")
     rp.set_defaults(func=cmd_report)
 
     sb = sub.add_parser("submit", help="submit a spec to a Ray cluster as a Ray Job; follow its logs",

@@ -175,7 +175,8 @@ class Spec(Strict):
         """The merged, not yet validated, run config dict of one trial. On a dataset with a fold axis
         the trial trains one fold (``fold``; default the axis's first, enough to validate a config)."""
         raw = deep_merge(self.base_raw(dataset), self.model_overlay(overlay))
-        raw.setdefault("model", {"name": "usad"})
+        # no model named: USAD, as the spec's `models.usad` gives it (e.g. Table 5's size) if it has one
+        raw.setdefault("model", self.model_overlay({"model": "usad"})["model"])
         raw["seed"] = seed
         split = raw.get("data", {}).get("split", {})
         if isinstance(split, dict) and split.get("folds") is not None:

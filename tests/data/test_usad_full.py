@@ -30,14 +30,20 @@ def test_full_spec_validates_and_plans_with_the_data_present(releases, tmp_path,
     monkeypatch.chdir(SPEC.parents[1])  # search_spaces/ paths resolve from the repository root
     assert main(["validate", str(SPEC), "--gpus", "8"]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
-    assert "valid; 6 stages" in out
+    assert "valid; 8 stages" in out
     assert main(["run", str(SPEC), "--dry-run", "--gpus", "8"]) == 0
     plan = capsys.readouterr().out
+    print(plan)  # the plan, for the record (pytest -s)
     counts = {line.split()[1]: int(line.split(": ")[1].split()[0]) for line in plan.splitlines() if line.startswith("stage ")}
-    # WISDM's preset is 5-fold cross-validation by subject: 5 trials per configuration on it, 1 elsewhere
+    # Table 2's nine rows + the mixed-augmentation row; Table 10's seven rows; Tables 11-13 as one pass of
+    # grid rounds (4 + 5 + 3 points after round 0); the TPE stages beyond the paper. WISDM's preset is
+    # 5-fold cross-validation by subject: 5 trials per configuration on it, 1 on PAMAP2 and OPPORTUNITY.
     per_row = {"table2": 5 + 1 + 1, "baselines": 5 + 1}
-    assert counts == {"table2": 9 * per_row["table2"] * 3, "independent": 12 * 3, "composite": 30,
-                      "interleaved": 1 + 9 * 8, "blend": 7 * 3, "baselines": 12 * per_row["baselines"] * 3}
+    assert counts == {"table2": 10 * per_row["table2"] * 3, "independent": 12 * 3, "composite": 7 * 3,
+                      "interleaved": 1 + 4 + 5 + 3, "composite_tpe": 30, "interleaved_tpe": 1 + 9 * 8,
+                      "blend": 7 * 3, "baselines": 12 * per_row["baselines"] * 3}
+    assert "Data Augmentation, mixed 1:4 (not the paper's)" in plan and "selected by val_ece (min)" in plan
+    assert "grid rounds over each family's points: label_smoothing (4), focal (5), class_balanced (3)" in plan
     assert "wisdm (5 folds: 0-4)" in plan
     assert f"total: {sum(counts.values())} trials" in plan
 

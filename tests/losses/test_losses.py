@@ -50,14 +50,26 @@ def test_focal_with_gamma_zero_is_alpha_weighted_cross_entropy() -> None:
     # per-class α = (0.5, 1, 2): mean(0.5·0.239545, 2·1.551445) = (0.119773 + 3.102890) / 2
     got = value(build("focal", gamma=0.0, alpha=[0.5, 1.0, 2.0])(LOGITS, TARGET))
     assert got == pytest.approx((0.119773 + 3.102890) / 2, abs=1e-5)
-    # scalar α = 0.25 scales CE
-    assert value(build("focal", gamma=0.0, alpha=0.25)(LOGITS, TARGET)) == pytest.approx(0.25 * CE, abs=1e-5)
+    # scalar α = 0.25 with alpha_rule uniform (the rule up to 6e9d4e2) scales CE by a constant
+    assert value(build("focal", gamma=0.0, alpha=0.25, alpha_rule="uniform")(LOGITS, TARGET)) == pytest.approx(
+        0.25 * CE, abs=1e-5)
+
+
+def test_scalar_focal_alpha_weighs_minority_classes_alpha_and_the_rest_one_minus_alpha() -> None:
+    # counts (100, 10, 1): mean 37, so classes 1 and 2 are the minority (α = 0.25), class 0 gets 0.75
+    # (Lin et al.'s α for the rare class). Targets 0 and 2: mean(0.75·0.239545, 0.25·1.551445)
+    got = value(build("focal", gamma=0.0, alpha=0.25)(LOGITS, TARGET))
+    assert got == pytest.approx((0.75 * 0.239545 + 0.25 * 1.551445) / 2, abs=1e-5)
+    np.testing.assert_allclose(build("focal", alpha=0.25).alpha.numpy(), [0.75, 0.25, 0.25])
+    # two α values now weigh the classes differently, not only scale the loss
+    a, b = (build("focal", gamma=1.0, alpha=x).alpha.numpy() for x in (0.25, 0.75))
+    assert not np.allclose(a / a.sum(), b / b.sum())
 
 
 def test_focal_by_hand() -> None:
     # γ = 2, α = 1: p_0 = e^-0.239545 = 0.787012, (1 - p)^2 = 0.045364 -> 0.045364·0.239545 = 0.010867
     #               p_2 = e^-1.551445 = 0.211942, (1 - p)^2 = 0.621036 -> 0.621036·1.551445 = 0.963503
-    got = value(build("focal", gamma=2.0, alpha=1.0)(LOGITS, TARGET))
+    got = value(build("focal", gamma=2.0, alpha=[1.0, 1.0, 1.0])(LOGITS, TARGET))
     assert got == pytest.approx((0.010867 + 0.963503) / 2, abs=1e-5)
 
 
@@ -81,9 +93,31 @@ def test_class_balanced_loss_is_weighted_mean_of_ce_or_focal() -> None:
     assert value(build("class_balanced", beta=0.0)(LOGITS, TARGET)) == pytest.approx(CE, abs=1e-5)
 
 
+def cui_reference(logits: np.ndarray, target: np.ndarray, counts: list[int], beta: float, gamma: float) -> float:
+    """Cui et al.'s reference ``CB_loss(loss_type="focal")`` (richardaecn/class-balanced-loss; PyTorch port
+    vandit15/Class-balanced-loss-pytorch), in numpy: its stable modulator, summed, / number of positives."""
+    w = class_balanced_weights(counts, beta)
+    onehot = np.eye(logits.shape[1])[target]
+    bce = np.maximum(logits, 0) - logits * onehot + np.log1p(np.exp(-np.abs(logits)))
+    modulator = np.exp(-gamma * onehot * logits - gamma * np.log1p(np.exp(-logits))) if gamma else 1.0
+    return float((w[target][:, None] * modulator * bce).sum() / onehot.sum())
+
+
+@pytest.mark.parametrize("base, gamma", [("focal", 2.0), ("focal", 1.0), ("ce", 0.0)])
+def test_class_balanced_sigmoid_form_is_the_reference_code(base: str, gamma: float) -> None:
+    torch.manual_seed(0)
+    logits, target = torch.randn(32, 3) * 2, torch.randint(0, 3, (32,))
+    got = value(build("class_balanced", beta=0.99, base=base, gamma=gamma, form="sigmoid")(logits, target))
+    assert got == pytest.approx(cui_reference(logits.numpy(), target.numpy(), COUNTS, 0.99, gamma), rel=1e-5)
+    # the softmax form (default) is another function of the same inputs (about half on this batch)
+    softmax = value(build("class_balanced", beta=0.99, base=base, gamma=gamma)(logits, target))
+    assert softmax < 0.75 * got
+
+
 def test_composite_is_the_normalised_weighted_sum_with_per_term_values() -> None:
     total, terms = build("combination1")(LOGITS, TARGET)  # 0.3·CE + 0.4·focal(γ=1, α=.25) + 0.3·LS(ε=.05)
-    focal = (0.25 * (1 - 0.787012) * 0.239545 + 0.25 * (1 - 0.211942) * 1.551445) / 2  # 0.159228
+    # focal α = 0.25: class 0 (majority of COUNTS) weighs 0.75, class 2 (minority) 0.25
+    focal = (0.75 * (1 - 0.787012) * 0.239545 + 0.25 * (1 - 0.211942) * 1.551445) / 2  # 0.178363
     ls = 0.95 * CE + 0.05 * (1.572878 + 1.218112) / 2  # 0.920518
     assert float(terms["ce"]) == pytest.approx(CE, abs=1e-5)
     assert float(terms["focal"]) == pytest.approx(focal, abs=1e-5)
@@ -114,6 +148,8 @@ def test_table2_rows_start_from_the_paper_weights(name: str, weights: list[float
     ({"name": "composite", "terms": {"x": {"name": "acl"}}}, "terms.x"),
     ({"name": "class_balanced", "beta": 1.0}, "beta"),
     ({"name": "focal", "gamma": -1}, "gamma"),
+    ({"name": "focal", "alpha_rule": "inverse"}, "alpha_rule"),
+    ({"name": "class_balanced", "form": "logistic"}, "form"),
 ])
 def test_bad_loss_configs_are_one_line_errors(params: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):

@@ -16,9 +16,10 @@ def _model(window: int = 60, **params: object) -> DAECNN:
     return create_model("dae_cnn", in_channels=C, num_classes=K, window=window, **params)
 
 
+@pytest.mark.parametrize("decoder", ["tied", "own"])
 @pytest.mark.parametrize("window", [16, 33, 60, 171])
-def test_decoder_restores_the_input_shape(window: int) -> None:
-    model = _model(window)
+def test_decoder_restores_the_input_shape(window: int, decoder: str) -> None:
+    model = _model(window, decoder=decoder)
     x = torch.randn(2, C, window)
     assert model.decode(*model.encode(x)).shape == x.shape  # odd and even lengths through stride 2
 
@@ -66,6 +67,23 @@ def test_decoder_is_tied_and_adds_no_parameters() -> None:
     enc = sum(p.numel() for p in model.encoder.parameters())
     fc = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("fc.", "head.")))
     assert enc + fc == count_parameters(model)
+
+
+def test_own_decoder_has_deconvolution_layers_of_its_own_trained_by_the_penalty() -> None:
+    """Seed 004's "unsupervised penalty (deconvolutional layers)": ``decoder: own`` mirrors every encoder
+    conv with a ConvTranspose1d of its own; the penalty trains them and the encoder, never fc/head, and
+    the classification loss never reaches them."""
+    model = _model(decoder="own").train()
+    deconvs = [m for m in model.decoder.modules() if isinstance(m, torch.nn.ConvTranspose1d)]
+    assert len(deconvs) == len(model.encoder)
+    assert count_parameters(model) == count_parameters(_model()) + sum(p.numel() for p in model.decoder.parameters())
+    x = torch.randn(4, 60, C)
+    model.auxiliary_loss(x).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    assert all(p.grad is None for n, p in model.named_parameters() if n.startswith(("fc.", "head.")))
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), torch.arange(4) % K).backward()
+    assert all(p.grad is None for p in model.decoder.parameters())
 
 
 def test_penalty_trains_the_encoder_not_the_fc_layers() -> None:

@@ -24,11 +24,11 @@ def _bn_eval(bn: nn.BatchNorm1d, v: torch.Tensor, sl: slice) -> torch.Tensor:
 
 def naive_split_attention(m: SplitAttention1d, x: torch.Tensor) -> torch.Tensor:
     """Loop over cardinal groups k and radix r; conv group g = r*K + k (radix-major)."""
-    B = x.shape[0]
-    K, R = m.fc1.groups, m.conv.groups // m.fc1.groups
+    B, ra = x.shape[0], m.attention  # RadixAttention: fc1, bn1, fc2
+    K, R = ra.fc1.groups, m.conv.groups // ra.fc1.groups
     cg = m.conv.out_channels // (K * R)  # channels of one split of one cardinal group, C/K
     in_g = x.shape[1] // (K * R)
-    inter_g = m.fc1.out_channels // K
+    inter_g = ra.fc1.out_channels // K
     out = []
     for k in range(K):
         U = []
@@ -40,10 +40,10 @@ def naive_split_attention(m: SplitAttention1d, x: torch.Tensor) -> torch.Tensor:
             U.append(F.relu(_bn_eval(m.bn0, u, o)))
         s = sum(U).mean(dim=-1)  # (B, C/K): GAP of Û_k
         h = slice(k * inter_g, (k + 1) * inter_g)
-        z = F.linear(s, m.fc1.weight[h, :, 0], m.fc1.bias[h])  # (B, inter/K)
-        z = F.relu(_bn_eval(m.bn1, z[..., None], h)[..., 0])
+        z = F.linear(s, ra.fc1.weight[h, :, 0], ra.fc1.bias[h])  # (B, inter/K)
+        z = F.relu(_bn_eval(ra.bn1, z[..., None], h)[..., 0])
         a = slice(k * R * cg, (k + 1) * R * cg)  # fc2 group k emits R*C/K logits, [r][c]
-        logits = F.linear(z, m.fc2.weight[a, :, 0], m.fc2.bias[a]).view(B, R, cg)
+        logits = F.linear(z, ra.fc2.weight[a, :, 0], ra.fc2.bias[a]).view(B, R, cg)
         att = torch.softmax(logits, dim=1) if R > 1 else torch.sigmoid(logits)
         out.append(sum(att[:, r, :, None] * U[r] for r in range(R)))  # V_k (B, C/K, T')
     return torch.cat(out, dim=1)  # (B, C, T')

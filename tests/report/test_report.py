@@ -155,6 +155,24 @@ def test_errors_are_one_line_exit_2(reported, capsys) -> None:
     assert "nostage" in err and "table2" in err and len(err.strip().splitlines()) == 1
 
 
+def test_auc_column_is_chosen_and_named_in_the_footnote(reported) -> None:
+    """``--auc hard`` fills the AUC column from the logged hard-label AUC (the paper's pattern), and the
+    footnote says which AUC it is; the default reads the probability AUC."""
+    c, uri, out, d = reported
+    _, trials = _runs(c, "table2")
+    hard_out = d / "out_hard"
+    assert main(["report", "rep", "--uri", uri, "--out", str(hard_out), "--stage", "table2", "--auc", "hard",
+                 "--no-log", "--no-tsne"]) == 0
+    for folder, key, words in ((out, "auc_macro", "predicted probabilities"),
+                               (hard_out, "auc_macro_hard", "hard (argmax) predictions")):
+        md = (folder / "table2" / "table2.md").read_text()
+        means = [statistics.fmean(_values(trials, v, key).values()) for v in VARIANTS]
+        for row, mean in zip(_md_rows(md), means):
+            assert row[6].lstrip("*").startswith(f"{100 * mean:.2f} ±"), (key, row[6])
+        assert words in md
+    assert all(t.data.metrics["test_auc_macro_hard"] != t.data.metrics["test_auc_macro"] for t in trials)
+
+
 def test_table_builder_on_hand_made_numbers() -> None:
     ref = [0.80, 0.82, 0.84, 0.81, 0.83, 0.85]
     new = [0.86, 0.87, 0.89, 0.86, 0.88, 0.90]  # always better: Wilcoxon with 6 pairs, p = 2/64

@@ -29,7 +29,7 @@ Y_PRED = np.array([0, 1, 1, 1, 2, 0, 2])
 def test_keys_are_exactly_the_documented_ones() -> None:
     m = classification_metrics(Y_TRUE, _probs(list(Y_PRED), 3, 0.8), 3)
     assert set(m) == {"accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "gmean",
-                      "auc_macro", "ece"}
+                      "auc_macro", "auc_macro_hard", "ece"}
     assert all(isinstance(v, float) for v in m.values())
 
 
@@ -72,6 +72,20 @@ def test_auc_pair_counting() -> None:
     p1 = np.array([0.1, 0.6, 0.4, 0.8])
     m = classification_metrics(np.array([0, 0, 1, 1]), np.stack([1 - p1, p1], axis=1), 2)
     assert m["auc_macro"] == pytest.approx(0.75)
+
+
+def test_hard_label_auc_by_hand_sits_beside_gmean() -> None:
+    # Y_TRUE / Y_PRED, the rates of test_gmean_by_hand: (sens + spec) / 2 per class
+    # class 0: (1/2 + 4/5) / 2 = 0.65; class 1: (1 + 4/5) / 2 = 0.9; class 2: (2/3 + 1) / 2 = 0.833333
+    # mean 0.794444: the arithmetic mean of the rates where G-mean takes the geometric (0.781127)
+    m = classification_metrics(Y_TRUE, _probs(list(Y_PRED), 3, 0.8), 3)
+    assert m["auc_macro_hard"] == pytest.approx((0.65 + 0.9 + 5 / 6) / 3, abs=1e-9)
+    assert m["gmean"] <= m["auc_macro_hard"] <= m["gmean"] + 0.02
+    # the probability AUC ranks the scores: P(1) = 0.1 < 0.2 < 0.3 < 0.4 ranks perfectly (AUC 1) while
+    # every argmax is class 0 (each class: sens 1 and spec 0, or sens 0 and spec 1 -> 1/2)
+    p1 = np.array([0.1, 0.2, 0.3, 0.4])
+    m = classification_metrics(np.array([0, 0, 1, 1]), np.stack([1 - p1, p1], axis=1), 2)
+    assert m["auc_macro"] == pytest.approx(1.0) and m["auc_macro_hard"] == pytest.approx(0.5)
 
 
 def test_auc_absent_class_is_skipped_not_a_crash() -> None:

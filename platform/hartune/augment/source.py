@@ -75,7 +75,9 @@ def synthetic_counts(
     * a mapping ``{class name: count}``: taken as given;
     * ``balanced``: ``round(ratio * len(y))`` windows that raise the smallest classes first, toward one
       common level (water-filling), so the real+synthetic set is as balanced as the budget allows;
-    * ``proportional``: the same budget in proportion to the real class counts.
+    * ``proportional``: the same budget in proportion to the real class counts;
+    * ``uniform``: the same budget in equal shares over the classes (USAD Eq. 13, labels y ~ U{1..K}),
+      the remainder one each to the first classes.
     Classes without real windows get none (the generator has nothing to condition them on).
     """
     if isinstance(counts, Mapping):
@@ -86,6 +88,8 @@ def synthetic_counts(
     budget = round(ratio * len(y))
     if budget == 0 or not present:
         return {k: 0 for k in present}
+    if counts == "uniform":
+        return {k: budget // len(present) + (i < budget % len(present)) for i, k in enumerate(present)}
     if counts == "proportional":
         share = np.array([real[k] for k in present], dtype=float)
         alloc = np.floor(budget * share / share.sum()).astype(int)

@@ -21,10 +21,14 @@ fine-tunes exactly those.
 Departures (the seed's text lost its layer counts and λ, so these are choices):
     * Three conv layers (32, 64, 128), kernel 5, stride 2; FC(128); λ = 0.1; noise std 0.2 (in
       units of the per-channel training std, since the recipe feeds z-scored windows).
-    * The decoder's transposed convs reuse the encoder's conv weights (tied weights, as in
-      Vincent et al.'s denoising autoencoders) and have no parameters of their own. A separate
-      decoder would be trained only by the penalty, be dropped at deployment anyway, and leave
-      parameters that the classification loss never reaches.
+    * ``decoder: tied`` (the default): the decoder's transposed convs reuse the encoder's conv weights
+      (tied weights, as in Vincent et al.'s denoising autoencoders) and have no parameters of their
+      own. A separate decoder would be trained only by the penalty, be dropped at deployment anyway,
+      and leave parameters that the classification loss never reaches.
+      ``decoder: own`` is the seed's own wording, "an unsupervised penalty (deconvolutional layers)":
+      one ``ConvTranspose1d`` per encoder layer with its own weights and biases, trained by the penalty
+      only (counted in ``num_parameters``; the classifier does not use them). The ``dae_cnn_source``
+      run preset (``hartune.presets``) selects it.
     * No normalisation layers (the paper names none), so the penalty's second encoder pass on the
       noised input does not disturb BatchNorm statistics.
 """
@@ -32,7 +36,7 @@ Departures (the seed's text lost its layer counts and λ, so these are choices):
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,10 +55,49 @@ class DAECNNConfig(ModelConfig):
     dropout: float = Field(0.3, ge=0.0, lt=1.0)
     dae_weight: float = Field(0.1, ge=0.0)  # λ, the weight of the reconstruction penalty
     noise_std: float = Field(0.2, ge=0.0)  # std of the Gaussian corruption x̃ = x + ε, training only
+    decoder: Literal["tied", "own"] = "tied"  # own: deconvolution layers with their own weights (seed 004)
+
+
+def _output_padding(conv: nn.Conv1d, length_in: int, length_out: int) -> int:
+    """The samples a strided conv dropped: what a transposed conv must add back to reach ``length_out``."""
+    (stride,), (pad,), (k,) = conv.stride, conv.padding, conv.kernel_size
+    return length_out - ((length_in - 1) * stride - 2 * pad + k)
+
+
+class TiedDecoder(nn.Module):
+    """The encoder mirrored by transposed convs with the encoder's own weights: no parameters.
+
+    ReLU between layers; the last layer is linear because the z-scored input is signed.
+    """
+
+    def forward(self, z: torch.Tensor, lengths: list[int], encoder: nn.ModuleList) -> torch.Tensor:
+        for i, (conv, length) in reversed(list(enumerate(zip(encoder, lengths)))):
+            extra = _output_padding(conv, z.shape[-1], length)
+            z = F.conv_transpose1d(z, conv.weight, stride=conv.stride, padding=conv.padding, output_padding=extra)
+            z = F.relu(z) if i > 0 else z
+        return z
+
+
+class ConvDecoder(nn.Module):
+    """The encoder mirrored by deconvolution layers of its own (``ConvTranspose1d``, weights and biases)."""
+
+    def __init__(self, encoder: nn.ModuleList) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.ConvTranspose1d(c.out_channels, c.in_channels, c.kernel_size, stride=c.stride, padding=c.padding)
+            for c in reversed(encoder)
+        )
+
+    def forward(self, z: torch.Tensor, lengths: list[int], encoder: nn.ModuleList) -> torch.Tensor:
+        last = len(self.layers) - 1
+        for i, (deconv, length) in enumerate(zip(self.layers, reversed(lengths))):
+            z = deconv(z, output_size=[length])
+            z = F.relu(z) if i < last else z
+        return z
 
 
 class DAECNN(HARClassifier):
-    """Conv encoder + FC classifier, with a tied-weight deconv decoder for the DAE penalty."""
+    """Conv encoder + FC classifier, with a deconv decoder (tied or its own) for the DAE penalty."""
 
     def __init__(self, in_channels: int, num_classes: int, cfg: DAECNNConfig) -> None:
         super().__init__()
@@ -67,6 +110,7 @@ class DAECNN(HARClassifier):
         self.pool = GlobalAvgPool()
         self.fc = nn.Sequential(nn.Linear(widths[-1], cfg.hidden), nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, num_classes))
+        self.decoder = ConvDecoder(self.encoder) if cfg.decoder == "own" else TiedDecoder()
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
         """(B, C, T) -> latent (B, C_n, T_n), and the input length of every conv (for decoding)."""
@@ -77,16 +121,8 @@ class DAECNN(HARClassifier):
         return x, lengths
 
     def decode(self, z: torch.Tensor, lengths: list[int]) -> torch.Tensor:
-        """(B, C_n, T_n) -> (B, C, T): transposed convs with the encoder's weights, in reverse.
-
-        ReLU between layers; the last layer is linear because the z-scored input is signed.
-        """
-        for i, (conv, length) in reversed(list(enumerate(zip(self.encoder, lengths)))):
-            (stride,), (pad,), (k,) = conv.stride, conv.padding, conv.kernel_size
-            extra = length - ((z.shape[-1] - 1) * stride - 2 * pad + k)  # lengths lost to the stride
-            z = F.conv_transpose1d(z, conv.weight, stride=stride, padding=pad, output_padding=extra)
-            z = F.relu(z) if i > 0 else z
-        return z
+        """(B, C_n, T_n) -> (B, C, T), the encoder's layers in reverse."""
+        return self.decoder(z, lengths, self.encoder)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C) -> (B, hidden): the FC layer's activations."""

@@ -1,10 +1,15 @@
 """A random forest on per-window statistical features (scikit-learn): the classical baseline that
 seed 004 (virtual-IMU CNN + DAE) compares against.
 
-Reference: Breiman 2001, with hand-crafted window statistics as is usual in HAR (e.g. the features of
-the UCI-HAR release, a small subset of them here). Departures: seed 004 does not list its features;
-we use 12 per channel: mean, standard deviation, min, max, median, 25th and 75th percentiles,
-skewness, kurtosis, root mean square, mean absolute first difference and the rate of mean crossings.
+Reference: Breiman 2001. Two inputs (``features``):
+
+* ``statistics`` (the default): hand-crafted window statistics as is usual in HAR (e.g. the features
+  of the UCI-HAR release, a small subset of them here), 12 per channel: mean, standard deviation, min,
+  max, median, 25th and 75th percentiles, skewness, kurtosis, root mean square, mean absolute first
+  difference and the rate of mean crossings. A departure from seed 004, which lists no features.
+* ``raw``: seed 004's own setting, "For RF we directly input the processed data": the (z-scored)
+  window itself, flattened to T*C values. The ``random_forest_source`` run preset (``hartune.presets``)
+  selects it.
 
 It has no epochs: the recipe fits it once (``hartune.train.sklearn``) and it is logged with MLflow's
 sklearn flavour. ``num_parameters`` is the forest's total node count.
@@ -26,16 +31,25 @@ FEATURES = ("mean", "std", "min", "max", "median", "p25", "p75", "skew", "kurtos
             "mean_abs_diff", "mean_crossing_rate")
 
 
-class WindowFeatures(TransformerMixin, BaseEstimator):
-    """(N, T, C) windows -> (N, C * 12) statistics, channel-major (all of channel 0 first)."""
+class WindowTransform(TransformerMixin, BaseEstimator):
+    """A stateless map of (N, T, C) windows to (N, F) rows: nothing is fitted."""
 
-    def fit(self, x: np.ndarray, y: np.ndarray | None = None) -> WindowFeatures:
+    def fit(self, x: np.ndarray, y: np.ndarray | None = None) -> WindowTransform:
         return self
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+    @staticmethod
+    def windows(x: np.ndarray, dtype: type) -> np.ndarray:
+        x = np.asarray(x, dtype=dtype)
         if x.ndim != 3:
             raise ValueError(f"windows must be (N, T, C); got shape {x.shape}")
+        return x
+
+
+class WindowFeatures(WindowTransform):
+    """(N, T, C) windows -> (N, C * 12) statistics, channel-major (all of channel 0 first)."""
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = self.windows(x, np.float64)
         mean = x.mean(axis=1)
         centred = x - mean[:, None, :]
         crossings = (np.diff(np.signbit(centred), axis=1) != 0).mean(axis=1) if x.shape[1] > 1 else np.zeros_like(mean)
@@ -51,6 +65,13 @@ class WindowFeatures(TransformerMixin, BaseEstimator):
             np.sqrt((x**2).mean(axis=1)), diffs, crossings,
         ]
         return np.stack(feats, axis=2).reshape(len(x), -1)  # (N, C, 12) -> (N, C * 12)
+
+
+class FlatWindows(WindowTransform):
+    """(N, T, C) windows -> (N, T * C): the processed window itself, time-major."""
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return self.windows(x, np.float32).reshape(len(x), -1)
 
 
 class ZScore(TransformerMixin, BaseEstimator):
@@ -73,16 +94,19 @@ class RandomForestConfig(ModelConfig):
     max_features: Literal["sqrt", "log2"] | float = "sqrt"
     class_weight: Literal["balanced", "balanced_subsample"] | None = None
     n_jobs: int = Field(1, description="trees fitted in parallel; 1 keeps to the trial's CPU")
+    features: Literal["statistics", "raw"] = "statistics"  # raw: the flattened window (seed 004)
 
 
 @register_model("random_forest", RandomForestConfig, family="sklearn")
 def build_random_forest(in_channels: int, num_classes: int, window: int, cfg: RandomForestConfig) -> Pipeline:
-    """Window statistics -> random forest (Breiman 2001); seed 004's non-deep baseline."""
+    """Window statistics (or the flattened window) -> random forest (Breiman 2001); seed 004's non-deep
+    baseline."""
     forest = RandomForestClassifier(
         n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, min_samples_leaf=cfg.min_samples_leaf,
         max_features=cfg.max_features, class_weight=cfg.class_weight, n_jobs=cfg.n_jobs,
     )
-    return Pipeline([("features", WindowFeatures()), ("forest", forest)])
+    features = FlatWindows() if cfg.features == "raw" else WindowFeatures()
+    return Pipeline([("features", features), ("forest", forest)])
 
 
 def node_count(pipeline: Pipeline) -> int:

@@ -1,4 +1,5 @@
-"""Small blocks shared by the model families. Every tensor here is channels-first ``(B, C, T)``."""
+"""Small blocks shared by the model families. Every tensor here is channels-first ``(B, C, T)``, except
+``StatisticalFeatures``, which works on the model input ``(B, T, C)``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+
+from hartune.augment.features import feature_channels
 
 
 class ConvBNAct(nn.Sequential):
@@ -31,6 +34,19 @@ class ConvBNAct(nn.Sequential):
             nn.BatchNorm1d(out_channels),
             act(),
         )
+
+
+class StatisticalFeatures(nn.Module):
+    """USAD Eq. 16: the window ⊕ its statistical features, (B, T, C) -> (B, T, 5C).
+
+    The features are Eq. 3's ``feature_channels`` (each channel's mean, std and skewness replicated
+    over time, then its z-scored curve), computed from each window alone: no label, no other window
+    of the batch, no training statistic enters them. Channel blocks: ``[:, :, :C]`` the window itself,
+    then means, stds, skewnesses, z-scores (``C`` each).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C)
+        return torch.cat([x, feature_channels(x)], dim=2)  # (B, T, 5C)
 
 
 class GlobalAvgPool(nn.Module):

@@ -26,7 +26,7 @@ import numpy as np
 
 from hartune.report import cv as CV
 from hartune.report import search as S
-from hartune.report.table import TABLE2_METRICS, AblationTable, Observation, ablation_table
+from hartune.report.table import AUC_COLUMN, AblationTable, Observation, ablation_table, table2_metrics
 from hartune.report.writers import ABLATION_WRITERS, FORMATS, ROWS_WRITERS, rows_md
 from hartune.tracking.runs import RunRef, RunTree, TrialRecord, param_key
 
@@ -131,8 +131,9 @@ def csv_rows(text: str) -> list[dict[str, str]]:
 
 
 class Reporter:
-    def __init__(self, store: RunTree, out_root: Path, tsne: bool = True) -> None:
+    def __init__(self, store: RunTree, out_root: Path, tsne: bool = True, auc: str = "prob") -> None:
         self.store, self.out_root, self.tsne = store, out_root, tsne
+        self.auc, self.metrics = auc, table2_metrics(auc)  # which logged AUC fills the AUC column
         self._models: dict[str, str] | None = None
         self._fold_data: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
@@ -174,7 +175,8 @@ class Reporter:
             return f"## {title}\n\nno finished trial\n"
         order = variant_order(spec, rep.stage if not prefix else "", run.params, trials)
         obs = [self.observation(t) for t in done]
-        table = ablation_table(obs, order, TABLE2_METRICS, title=f"Table 2 layout: stage {title}")
+        table = ablation_table(obs, order, self.metrics, title=f"Table 2 layout: stage {title}")
+        table.notes.append(AUC_COLUMN[self.auc][1])
         left = len(trials) - len(done)
         if left:
             table.notes.append(f"{left} trial(s) not finished (stopped early or failed) are left out.")
@@ -213,7 +215,7 @@ class Reporter:
     def fold_tables(self, folder: Folder, prefix: str, title: str, done: Sequence[TrialRecord],
                     obs: Sequence[Observation], order: Sequence[str]) -> str:
         """The per-fold table, and the per-subject table and plot, of a cross-validated grid."""
-        rows = CV.fold_rows([o for o in obs if o.fold is not None], order, TABLE2_METRICS)
+        rows = CV.fold_rows([o for o in obs if o.fold is not None], order, self.metrics)
         folder.rows(f"{prefix}folds", rows, f"{title}: test metrics of every fold trial (fractions)")
         link = (f"\nPer-fold test metrics of every fold trial ({len(rows)} rows): [folds.md]({prefix}folds.md), "
                 f"[folds.csv]({prefix}folds.csv).\n\n")
@@ -274,7 +276,7 @@ class Reporter:
             value = ({"point": tr.name, f"{metric} (fold mean)": best.value, f"{metric} std": tr.metrics.get(f"{metric}_std"),
                       "folds": len(folds_of[run_id])} if groups else {metric: best.value})
             row = {"run": run_id[:8], **value, **best.params}
-            row.update({f"test_{k}": tr.metrics.get(f"test_{k}") for k, _ in TABLE2_METRICS})
+            row.update({f"test_{k}": tr.metrics.get(f"test_{k}") for k, _ in self.metrics})
             folder.rows(f"{prefix}best_config", [row], "best configuration")
             out.append(rows_md([row], "best configuration"))
             if groups:
@@ -308,7 +310,7 @@ class Reporter:
         done = [f for f in folds if f.finished]
         obs = [Observation(point.name, f.dataset, f.seed, {metric: _or_nan(S.trial_value(f, metric)), **f.test_metrics()},
                            f.fold, f.test_subjects) for f in done]
-        columns = [(metric, metric), *TABLE2_METRICS]
+        columns = [(metric, metric), *self.metrics]
         rows = [{k: v for k, v in r.items() if k not in ("variant", "dataset", "seed")}
                 for r in CV.fold_rows(obs, [point.name], columns)]
         rows = CV.with_mean_std(rows, [label for _, label in columns], "fold")
@@ -366,7 +368,7 @@ class Reporter:
             scores = {}
             for v in dict.fromkeys(t.variant for t in done):
                 vals = [t for t in done if t.variant == v and t.dataset == d]
-                scores[v] = {label: _mean([t.metrics.get(f"test_{k}") for t in vals]) for k, label in TABLE2_METRICS}
+                scores[v] = {label: _mean([t.metrics.get(f"test_{k}") for t in vals]) for k, label in self.metrics}
             if scores:
                 folder.figure(f"radar_{safe_name(d)}.png", radar_figure(scores, f"test metrics on {d} (mean over seeds)"))
                 out.append(f"![radar {d}](radar_{safe_name(d)}.png)")
@@ -446,10 +448,10 @@ def _load_torch(uri: str) -> Any:
 
 def report(
     uri: str, experiment: str, run_id: str | None = None, stage: str | None = None, out: str | Path | None = None,
-    log: bool = True, tsne: bool = True,
+    log: bool = True, tsne: bool = True, auc: str = "prob",
 ) -> tuple[RunRef, list[StageReport]]:
     """Write the report of each stage (or ``stage``) of the parent run ``run_id`` (default: the latest) and
-    log each folder to its stage run under ``report/``."""
+    log each folder to its stage run under ``report/``. ``auc`` picks the AUC column (``AUC_COLUMN``)."""
     import os
 
     import mlflow
@@ -463,7 +465,7 @@ def report(
     store = RunTree.of(uri, experiment)
     parent = store.parent(run_id)
     root = Path(out) if out else Path("reports") / experiment / parent.run_id[:8]
-    reporter = Reporter(store, root, tsne=tsne)
+    reporter = Reporter(store, root, tsne=tsne, auc=auc)
     stages = store.stages(parent, stage)
     if not stages:
         raise ConfigError(f"run {parent.run_id[:8]} of {experiment!r} has no stage run")

@@ -26,6 +26,20 @@ TABLE2_METRICS: tuple[tuple[str, str], ...] = (
     ("accuracy", "Acc."), ("precision_macro", "Pre."), ("recall_macro", "Rec."),
     ("f1_macro", "F1"), ("gmean", "G-mean"), ("auc_macro", "AUC"),
 )
+# Which logged AUC fills the AUC column (``hartune report --auc``), and the footnote that says so.
+AUC_COLUMN: dict[str, tuple[str, str]] = {
+    "prob": ("auc_macro", "AUC: one-vs-rest ROC AUC of the predicted probabilities, macro mean."),
+    "hard": ("auc_macro_hard", ("AUC: one-vs-rest AUC of the hard (argmax) predictions, (sensitivity + "
+                                "specificity) / 2 per class, macro mean: the computation the USAD paper's AUC "
+                                "column matches (within 0.1 point of its G-mean).")),
+}
+
+
+def table2_metrics(auc: str = "prob") -> tuple[tuple[str, str], ...]:
+    """``TABLE2_METRICS`` with the AUC column read from the metric ``auc`` names (``AUC_COLUMN``)."""
+    if auc not in AUC_COLUMN:
+        raise ValueError(f"auc={auc!r}: accepted: {', '.join(AUC_COLUMN)}")
+    return tuple((AUC_COLUMN[auc][0], label) if label == "AUC" else (key, label) for key, label in TABLE2_METRICS)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Synthetic training windows (USAD §3.1; ``hartune.augment``) for one run.
 
 ``mix`` appends them to the training tensors; ``pretrain`` keeps them apart, and the recipe trains on
-them alone for ``pretrain_epochs`` before the real training starts from those weights with a fresh
-optimiser (§3.1.3-3.1.4). Validation and test stay real.
+them alone for ``pretrain_epochs`` with ``pretrain_loss`` (Eq. 17: cross-entropy) before the real
+training (Eq. 18) starts from those weights with the run's loss and a fresh optimiser (§3.1.3-3.1.4).
+Validation and test stay real.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from hartune.data import PreparedData
+from hartune.losses import Loss
 from hartune.train.config import RunConfig
 
 if TYPE_CHECKING:
@@ -56,3 +58,14 @@ def augment(
 def pretrain_epochs(cfg: RunConfig) -> int:
     assert cfg.augment is not None
     return cfg.augment.pretrain_epochs or cfg.train.epochs
+
+
+def pretrain_loss(cfg: RunConfig, labels: torch.Tensor, num_classes: int, run_loss: Loss) -> Loss:
+    """The loss of pretraining on the synthetic windows ``labels`` (Eq. 17): ``augment.pretrain_loss``
+    built on their class counts, or ``run_loss`` itself with ``pretrain_loss: run``."""
+    assert cfg.augment is not None
+    chosen = cfg.augment.pretrain_loss
+    if chosen == "run":
+        return run_loss
+    counts = torch.bincount(labels.cpu(), minlength=num_classes).tolist()
+    return chosen.build(counts).to(labels.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hartune.augment.generator import GeneratorConfig
 from hartune.data import DataConfig
@@ -28,7 +28,7 @@ class TrainConfig(BaseModel):
     grad_clip: float | None = Field(None, gt=0, description="max global gradient norm")
     # The best epoch is chosen on this validation metric (maximised; 'loss' is minimised).
     select_metric: Literal[
-        "f1_macro", "accuracy", "gmean", "auc_macro", "f1_weighted", "loss"
+        "f1_macro", "accuracy", "gmean", "auc_macro", "auc_macro_hard", "f1_weighted", "loss"
     ] = "f1_macro"
     patience: int | None = Field(None, ge=1, description="stop after this many epochs without gain")
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -78,10 +78,16 @@ class TransferConfig(BaseModel):
 class AugmentConfig(BaseModel):
     """Statistics-guided diffusion augmentation of the training split (USAD §3.1; ``hartune.augment``).
 
-    ``mix`` trains on real + synthetic windows at real:synthetic = 1:``ratio`` (0 to 4; the paper's
-    blend is 1:4); ``pretrain`` pretrains on the synthetic windows for ``pretrain_epochs`` and then trains
-    on the real ones (§3.1.3-3.1.4). ``counts``: ``balanced`` spends the budget on the smallest classes
-    first, ``proportional`` follows the real class counts, a mapping gives the count per class name
+    ``pretrain`` is the paper's framework (§3.1.3-3.1.4): pretrain on the synthetic windows alone for
+    ``pretrain_epochs`` with ``pretrain_loss`` (Eq. 17: cross-entropy, the default), then train on the real
+    ones with the run's loss (Eq. 18), from those weights with a fresh optimiser. ``pretrain_loss: run``
+    pretrains with the run's own loss instead (hartune's behaviour up to commit 6e9d4e2). ``mix`` (not
+    the paper's framework) trains on real + synthetic windows at real:synthetic = 1:``ratio`` (0 to 4;
+    1:4 is the blend of Shao & Sanchez 2023, which USAD cites in its related work, not USAD's own). The
+    synthetic set holds ``ratio`` x the real training windows. ``counts``: ``uniform`` splits them equally
+    over the classes (Eq. 13: class-balanced labels y ~ U{1..K}, the paper's pretraining set),
+    ``balanced`` spends the budget on the smallest classes first (the most balanced real + synthetic
+    set), ``proportional`` follows the real class counts, a mapping gives the count per class name
     (``ratio`` is then unused). Synthetic windows only ever enter the training split.
     """
 
@@ -89,9 +95,21 @@ class AugmentConfig(BaseModel):
 
     mode: Literal["mix", "pretrain"] = "mix"
     ratio: float = Field(1.0, ge=0.0, le=4.0)
-    counts: Literal["balanced", "proportional"] | dict[str, int] = "balanced"
+    counts: Literal["uniform", "balanced", "proportional"] | dict[str, int] = "balanced"
     pretrain_epochs: int | None = Field(None, ge=1, description="pretrain mode; default: the run's train.epochs")
+    # Eq. 17's cross-entropy by default; any registered loss, or "run" for the run's own loss.
+    pretrain_loss: AnyLoss | Literal["run"] = Field(default_factory=lambda: LOSSES.get("ce")())  # type: ignore[valid-type]
     generator: GeneratorConfig = GeneratorConfig()
+
+    @field_validator("pretrain_loss", mode="before")
+    @classmethod
+    def _loss_name(cls, v: Any) -> Any:
+        """A registered loss's name is short for ``{name: <it>}``; ``run`` is the run's own loss."""
+        if isinstance(v, str) and v != "run":
+            if v not in LOSSES:
+                raise ValueError(f"unknown loss {v!r}; accepted: run, {', '.join(LOSSES.names())} or a loss mapping")
+            return {"name": v}
+        return v
 
 
 class RunConfig(BaseModel):

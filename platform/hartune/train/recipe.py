@@ -26,7 +26,7 @@ from torch import nn
 from hartune.data import PreparedData, prepare
 from hartune.deploy import cpu_latency_ms
 from hartune.models import Normalized, count_parameters, create_model
-from hartune.train.augmentation import Windows, augment, pretrain_epochs
+from hartune.train.augmentation import Windows, augment, pretrain_epochs, pretrain_loss
 from hartune.train.config import RunConfig
 from hartune.train.metrics import classification_metrics
 from hartune.train.transfer import setup_transfer
@@ -107,11 +107,12 @@ class Recipe:
         (self.train_x, self.train_y), self.synthetic, self.extra["augment"] = a.train, a.pretrain, a.info
 
     def _pretrain_synthetic(self, synthetic: Windows) -> None:
-        """Train on the synthetic windows alone, then start the real training with a fresh optimiser
-        (and schedule) from those weights."""
+        """Train on the synthetic windows alone with the pretraining loss (Eq. 17), then start the real
+        training (Eq. 18) from those weights with the run's loss and a fresh optimiser (and schedule)."""
         real, (self.train_x, self.train_y) = (self.train_x, self.train_y), synthetic
+        run_loss, self.loss_fn = self.loss_fn, pretrain_loss(self.cfg, synthetic[1], self.data.num_classes, self.loss_fn)
         history = [self.train_epoch(e) for e in range(1, pretrain_epochs(self.cfg) + 1)]
-        self.train_x, self.train_y = real
+        (self.train_x, self.train_y), self.loss_fn = real, run_loss
         seed_everything(self.cfg.seed)
         self._setup_optimizer()
         self.extra["synthetic_pretrain_history"] = history

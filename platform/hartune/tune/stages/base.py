@@ -147,11 +147,11 @@ class StageConfig(BaseModel):
     def candidate_runs(self, spec: SpecView, index: int) -> list[tuple[str, RunConfig]]:
         """Every run config this stage could produce, validated; errors name the stage key path."""
         try:
-            points = self.sampled_points(spec)
+            points, overlays = self.sampled_points(spec), self.overlays(spec)
         except ConfigError as e:
             raise ConfigError(f"stages[{index}].{e}") from None
         runs = []
-        for variant, overlay in self.overlays(spec).items():
+        for variant, overlay in overlays.items():
             for label, point in points:
                 for base in self.start_candidates(spec):
                     for d in self.dataset_keys(spec):

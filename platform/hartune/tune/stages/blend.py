@@ -1,5 +1,6 @@
-"""The blend stage: how much diffusion-generated data to mix in, and how (USAD §3.1.4, Table 2's "Data
-Augmentation" row; the 1:4 real:synthetic blend it cites comes from Shao & Sanchez 2023).
+"""The blend stage: how much diffusion-generated data to use, and how (USAD §3.1.3-3.1.4: the paper's
+framework is ``pretrain``, Table 2's "Data Augmentation" row; the 1:4 real:synthetic blend it cites in its
+related work comes from Shao & Sanchez 2023).
 
 ``kind: blend`` searches ``augment.ratio`` (real:synthetic = 1:ratio, 0 to 4) and ``augment.mode`` (``mix``
 or ``pretrain``) with the rest of ``augment`` (the generator's knobs, the class counts) held fixed, so

@@ -3,6 +3,10 @@ class-balanced...) searched alone, as the only loss, by ``grid`` (the paper's ta
 ``sampler`` over ranges. Its best is the composite whose terms are the families at their optima
 (class-balanced CE is CE at β = 0, so the paper's CE + focal + label smoothing becomes class-balanced
 + focal + label smoothing). Each family is one Tune experiment under a child (step) run of the stage.
+
+A family picks its optimum by its own ``metric``/``mode`` when its space gives them (the paper picks the
+smoothing ε by ECE: "it minimizes the expected calibration error while maintaining performance"), else
+by the stage's. The stage's value is the mean, over the families, of the stage's metric at their optima.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ class IndependentStage(LossSearchStage):
     num_samples: int = Field(8, ge=1, description="trials per family with search: sampler")
 
     def family_stage(self, fam: str, fs: FamilySpace, start: Mapping[str, Any]) -> StageConfig:
-        where = {"datasets": self.datasets, "seeds": self.seeds}
+        where: dict[str, Any] = {"datasets": self.datasets, "seeds": self.seeds}
+        if fs.metric is not None:  # the family's own selection metric (C.1: ε by ECE)
+            where.update(metric=fs.metric, mode=fs.mode)
         if self.search == "grid":
             if fs.grid is None:
                 raise ConfigError(f"space.{fam}.grid: missing; search: grid needs the family's points")
@@ -59,12 +65,13 @@ class IndependentStage(LossSearchStage):
     def describe(self, spec: SpecView) -> list[str]:
         lines = []
         for fam, fs in self.spaces(spec).items():
+            by = f"; selected by {fs.metric} ({fs.mode})" if fs.metric else ""
             if self.search == "grid":
                 lines.append(f"{fam}: {len(fs.grid or [])} points ({'; '.join(map(point_label, fs.grid or []))}); "
-                             f"datasets {', '.join(self.dataset_keys(spec))}; seeds {self.seed_list(spec)}")
+                             f"datasets {', '.join(self.dataset_keys(spec))}; seeds {self.seed_list(spec)}{by}")
             else:
                 ranged = ", ".join(fs.range.params) if fs.range else "no range"
-                lines.append(f"{fam}: sampler {self.sampler}, {self.num_samples} trials over {ranged}")
+                lines.append(f"{fam}: sampler {self.sampler}, {self.num_samples} trials over {ranged}{by}")
         return lines
 
     def candidate_runs(self, spec: SpecView, index: int) -> list[tuple[str, RunConfig]]:
@@ -91,17 +98,20 @@ class IndependentStage(LossSearchStage):
     def execute(self, driver: StageDriver, start: Mapping[str, Any]) -> Best | None:
         terms, values, ids, rows = {}, [], [], []
         for fam, fs in self.spaces(driver.spec).items():
-            b, outcomes = driver.tune(self.family_stage(fam, fs, start), {}, step=fam)
-            driver.log_table(outcome_rows(outcomes, self.primary_metric), f"{fam}.csv")
+            sub = self.family_stage(fam, fs, start)
+            b, outcomes = driver.tune(sub, {}, step=fam)
+            driver.log_table(outcome_rows(outcomes, sub.primary_metric), f"{fam}.csv")
             if b is None:  # nothing finished: the family keeps its fixed knobs and defaults
                 terms[fam] = fs.config(fam)
                 rows.append({"family": fam, "best": "no finished trial"})
                 continue
             terms[fam] = b.overlay["loss"]
-            values.append(b.value)
             ids += b.trial_ids
             best_rows = outcome_rows([o for o in outcomes if o.trial_id in b.trial_ids], self.primary_metric)
-            rows.append({"family": fam, "best": b.label, **{k: v for k, v in best_rows[0].items() if k != "config"}})
+            if best_rows[0][self.primary_metric] is not None:  # the stage's metric at the family's optimum
+                values.append(best_rows[0][self.primary_metric])
+            rows.append({"family": fam, "best": b.label, "selected_by": f"{sub.primary_metric} ({sub.primary_mode})",
+                         **{k: v for k, v in best_rows[0].items() if k != "config"}})
         driver.log_table(rows, "independent.csv")
         if not values:
             return None

@@ -2,9 +2,15 @@
 re-searches ONE family's knobs under the full composite while the other families stay at their current
 best; a round's best is kept only if it beats the incumbent by more than ``tolerance``. It stops after
 ``patience`` rounds in a row without such a gain (default: one pass over the families) or ``max_rounds``.
-Round 0 measures the start. Each round is one Ray Tune search with an Optuna sampler and one MLflow
-child (step) run of the stage run; the stage logs the trajectory (``trajectory.csv``): round, family, the
-knobs' values from and to, the round's best metric, the incumbent metric and whether the move was kept.
+Round 0 measures the start. Each round is one Ray Tune experiment and one MLflow child (step) run of the
+stage run; the stage logs the trajectory (``trajectory.csv``): round, family, the knobs' values from and
+to, the round's best metric, the incumbent metric and whether the move was kept.
+
+A round searches the family's ``range`` with an Optuna sampler (``search: sampler``, beyond the paper), or
+re-tests the family's table points (``grid``, the C.1 points of Tables 8-9) under the full composite
+(``search: grid``): the layout of Tables 11-13, one table per round (``round-<r>-<family>.csv``). A
+family's own selection ``metric`` (an independent stage's) is not used here: rounds are compared by the
+stage's metric.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pydantic import Field
 
 from hartune.overlays import deep_merge, unflatten, unique
 from hartune.registry import ConfigError
-from hartune.tune.outcomes import Best, SpecView, StageDriver
+from hartune.tune.outcomes import Best, SpecView, StageDriver, outcome_rows, point_label
 from hartune.tune.stages.base import StageConfig, register_stage
 from hartune.tune.stages.grid import GridStage
 from hartune.tune.stages.loss_space import FamilySpace, LossSearchStage, prefixed
@@ -32,10 +38,12 @@ class InterleavedStage(LossSearchStage):
 
     artifacts: ClassVar[dict[str, str]] = {
         "trajectory.csv": "one row per round: family, knobs from and to, round best, incumbent, kept",
+        "round-{family}.csv": "search: grid: one round's points with their mean metrics (Tables 11-13)",
     }
 
     kind: Literal["interleaved"] = "interleaved"
-    samples_per_round: int = Field(6, ge=1)
+    search: Literal["sampler", "grid"] = "sampler"
+    samples_per_round: int = Field(6, ge=1, description="search: sampler; a grid round runs the family's points")
     max_rounds: int = Field(6, ge=1)
     tolerance: float = Field(0.0, ge=0.0, description="a round must beat the incumbent by more than this")
     patience: int | None = Field(None, ge=1, description="rounds without gain that end it; default: one pass")
@@ -53,7 +61,12 @@ class InterleavedStage(LossSearchStage):
 
     def round_stage(
         self, spec: SpecView, r: int, fam: str, fs: FamilySpace, incumbent: Mapping[str, Any]
-    ) -> SearchStage:
+    ) -> StageConfig:
+        if self.search == "grid":
+            if fs.grid is None:
+                raise ConfigError(f"space.{fam}.grid: missing; search: grid re-tests the family's points")
+            variants = {point_label(p): deep_merge(incumbent, {"loss": {"terms": {fam: dict(p)}}}) for p in fs.grid}
+            return self.sub(GridStage, f"r{r}-{fam}", variants=variants, **self.scope(spec))
         if fs.range is None:
             raise ConfigError(f"space.{fam}.range: missing; an interleaved round searches the family's ranges")
         return self.sub(SearchStage, f"r{r}-{fam}", space=prefixed(fs.range, f"loss.terms.{fam}."),
@@ -77,14 +90,27 @@ class InterleavedStage(LossSearchStage):
             )
         return deep_merge(start, {"loss": loss.model_dump(mode="json")})
 
+    def round_points(self, fs: FamilySpace) -> list[dict[str, Any]]:
+        """The points a round can take: the family's grid, or the corners of its range."""
+        if self.search == "grid":
+            return [dict(p) for p in fs.grid or []]
+        return [p for _, p in fs.range.labelled_corners()] if fs.range else []
+
     def trial_count(self, spec: SpecView) -> int:
-        return 1 + self.max_rounds * self.samples_per_round  # an upper bound: patience may stop it sooner
+        """An upper bound: patience may stop it sooner."""
+        if self.search == "grid":
+            spaces = self.spaces(spec)
+            return 1 + sum(len(spaces[fam].grid or []) for fam in self.rounds(list(spaces)))
+        return 1 + self.max_rounds * self.samples_per_round
 
     def describe(self, spec: SpecView) -> list[str]:
-        fams = list(self.spaces(spec))
-        return [(f"round 0 measures the start, then up to {self.max_rounds} rounds of {self.samples_per_round} "
-                 f"trials ({self.sampler}): {', '.join(self.rounds(fams))}; stop after "
-                 f"{self.patience or len(fams)} rounds without a gain > {self.tolerance:g}")]
+        spaces = self.spaces(spec)
+        fams = self.rounds(list(spaces))
+        rounds = (f"grid rounds over each family's points: {', '.join(f'{f} ({len(spaces[f].grid or [])})' for f in fams)}"
+                  if self.search == "grid" else
+                  f"rounds of {self.samples_per_round} trials ({self.sampler}): {', '.join(fams)}")
+        return [(f"round 0 measures the start, then up to {self.max_rounds} {rounds}; stop after "
+                 f"{self.patience or len(spaces)} rounds without a gain > {self.tolerance:g}")]
 
     def candidate_runs(self, spec: SpecView, index: int) -> list[tuple[str, RunConfig]]:
         spaces = self.checked_spaces(spec, index)
@@ -105,7 +131,7 @@ class InterleavedStage(LossSearchStage):
             out.append(start)
             for fam, fs in spaces.items():
                 out += [deep_merge(start, unflatten({f"loss.terms.{fam}.{k}": v for k, v in p.items()}))
-                        for _, p in fs.range.labelled_corners()] if fs.range else []
+                        for p in self.round_points(fs)]
         return unique(out)
 
     def term(self, spec: SpecView, overlay: Mapping[str, Any], fam: str) -> dict[str, Any]:
@@ -132,7 +158,9 @@ class InterleavedStage(LossSearchStage):
             if stale >= patience:
                 break
             before = self.term(spec, incumbent, fam)
-            b, _ = driver.tune(self.round_stage(spec, r, fam, spaces[fam], incumbent), {}, step=f"round-{r}-{fam}")
+            b, outcomes = driver.tune(self.round_stage(spec, r, fam, spaces[fam], incumbent), {}, step=f"round-{r}-{fam}")
+            if self.search == "grid":  # the round's table, as Tables 11-13 print it
+                driver.log_table(outcome_rows(outcomes, self.primary_metric), f"round-{r}-{fam}.csv")
             keep = b is not None and self.keeps(b.value, value)
             after = self.term(spec, b.overlay, fam) if b is not None else before
             moved = {k: v for k, v in after.items() if before.get(k) != v}

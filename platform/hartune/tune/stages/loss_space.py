@@ -9,6 +9,8 @@ A loss space file maps a family (a registered loss name) to its knobs, relative 
         gamma: {type: float, low: 0.5, high: 4.0}
         alpha: {type: float, low: 0.1, high: 0.9}
       loss: {base: ce}                 # fixed knobs of the family's loss (and ``name`` if not the key)
+      metric: val_ece                  # independent stage only: pick this family's point by it
+      mode: min                        # (default: the stage's metric and mode)
 
 The composite search (C.2: initial weights, temperature, min/max weight) is a plain ``search`` stage
 over ``search_spaces/loss_composite.yaml`` with ``from_stage`` an independent stage.
@@ -16,14 +18,14 @@ over ``search_spaces/loss_composite.yaml`` with ``from_stage`` an independent st
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from hartune.registry import ConfigError
 from hartune.tune.outcomes import SpecView
 from hartune.tune.space import Choice, SearchSpace
-from hartune.tune.stages.base import SamplingStage, StageConfig
+from hartune.tune.stages.base import METRIC_PATTERN, SamplingStage, StageConfig
 from hartune.tune.stages.search import SearchStage
 
 if TYPE_CHECKING:
@@ -38,11 +40,16 @@ class FamilySpace(BaseModel):
     loss: dict[str, Any] = Field(default_factory=dict, description="fixed knobs; `name` if not the key")
     grid: list[dict[str, Choice]] | None = Field(None, min_length=1)
     range: SearchSpace | None = None
+    # The family's own selection metric (USAD Appendix C.1 picks ε by ECE); default: the stage's.
+    metric: str | None = Field(None, pattern=METRIC_PATTERN)
+    mode: Literal["max", "min"] | None = None
 
     @model_validator(mode="after")
     def _something_to_search(self) -> FamilySpace:
         if self.grid is None and self.range is None:
             raise ValueError("give grid (a list of points) or range (a search space), or both")
+        if (self.metric is None) != (self.mode is None):
+            raise ValueError("give metric and mode together (e.g. metric: val_ece, mode: min), or neither")
         return self
 
     def config(self, family: str) -> dict[str, Any]:
@@ -88,11 +95,12 @@ class LossSearchStage(SamplingStage):
             raise ConfigError(f"stages[{index}].{e}") from None
 
     def sub(self, cls: type[StageConfig], name: str, **fields: Any) -> Any:
-        """A sub-stage sharing this stage's metric, mode and (for searches) sampler and scheduler."""
+        """A sub-stage sharing this stage's metric, mode (unless ``fields`` give them) and (for searches)
+        sampler and scheduler."""
         common = {"metric": self.metric, "mode": self.mode}
         if cls is SearchStage:
             common.update(sampler=self.sampler, scheduler=self.scheduler)
-        return cls(name=f"{self.name}.{name}", **common, **fields)
+        return cls(name=f"{self.name}.{name}", **{**common, **fields})
 
     def validate_subs(
         self, spec: SpecView, index: int, subs: list[tuple[str, StageConfig]]

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from hartune.overlays import deep_merge, unflatten
+from hartune.presets import expand_run
 from hartune.tune.outcomes import TUNE_KEYS, Best, GroupHook, SpecView, StageDriver, TrialOutcome, TunePlan, group_means
 from hartune.tune.space import SearchSpace
 from hartune.tune.stages.base import METRIC_NAME, SamplingStage, register_stage
@@ -56,7 +57,7 @@ class SearchStage(SamplingStage):
         return spec.space(self.space, SearchSpace)
 
     def overlays(self, spec: SpecView) -> dict[str, dict[str, Any]]:
-        return {"base": dict(self.base)}
+        return {"base": expand_run(dict(self.base), "base.")}  # a run preset, before any start merges in
 
     def where(self, variant: str) -> str:
         return "base"
