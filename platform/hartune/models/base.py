@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from torch import nn
 
 from hartune.registry import ConfigError, Registry, validate_config
@@ -21,6 +21,16 @@ class ModelConfig(BaseModel):
     """Base of every model family's typed knobs. Unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _odd(k: int) -> int:
+    if k % 2 == 0:
+        raise ValueError(f"kernel sizes must be odd ('same' padding keeps the length), got {k}")
+    return k
+
+
+# A kernel size for 'same' padding (k // 2 on each side keeps the length only for odd k).
+OddKernel = Annotated[int, Field(gt=0), AfterValidator(_odd)]
 
 
 class HARClassifier(nn.Module):
