@@ -2,15 +2,23 @@
 ``create_estimator('random_forest', ...)`` (scikit-learn)."""
 
 from hartune.models import (  # noqa: F401  (registers)
+    atfa,
+    bottleneck_resnet,
     cnn,
+    conv_recurrent,
     dae_cnn,
+    danhar,
     deepconvlstm,
     forest,
+    gated_res2net,
+    har_ce,
     hs_cnn,
     lightweight,
     recurrent,
     resnet1d,
+    rev_attention,
     se_res2net,
+    tccsnet,
     usad,
 )
 from hartune.models.base import (

@@ -26,6 +26,8 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+
+
 class HARClassifier(nn.Module):
     """Base class: subclasses build ``self.head`` and implement ``features``."""
 

@@ -49,11 +49,33 @@ class StatisticalFeatures(nn.Module):
         return torch.cat([x, feature_channels(x)], dim=2)  # (B, T, 5C)
 
 
+class SqueezeExcite(nn.Module):
+    """x * σ(W2 ReLU(W1 mean_t x)): a channel gate from the time-pooled descriptor (Hu et al., CVPR
+    2018, Eq. 2-3). The bottleneck width is ``max(channels // reduction, 4)``."""
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        inter = max(channels // reduction, 4)
+        self.fc = nn.Sequential(nn.Linear(channels, inter), nn.ReLU(), nn.Linear(inter, channels), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
+        return x * self.fc(x.mean(dim=-1)).unsqueeze(-1)  # (B, C, 1) gate
+
+
 class GlobalAvgPool(nn.Module):
     """(B, C, T) -> (B, C): the mean over time, the pooled features every classifier head reads."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
         return x.mean(dim=-1)  # (B, C)
+
+
+def conv_length(length: int, kernel_size: int, stride: int = 1, padding: int = 0, ceil: bool = False) -> int:
+    """Output length of a conv or pooling layer along one axis (PyTorch's formula, ``ceil_mode`` too)."""
+    span = length + 2 * padding - kernel_size
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if ceil and (out - 1) * stride >= length + padding:
+        out -= 1  # PyTorch: the last window must start inside the input or the left padding
+    return out
 
 
 def strided_stages(

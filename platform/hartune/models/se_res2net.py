@@ -31,7 +31,7 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from hartune.models.base import HARClassifier, ModelConfig, register_model
-from hartune.models.layers import ConvBNAct, GlobalAvgPool, strided_stages
+from hartune.models.layers import ConvBNAct, GlobalAvgPool, SqueezeExcite, strided_stages
 
 
 class SERes2NetConfig(ModelConfig):
@@ -43,18 +43,6 @@ class SERes2NetConfig(ModelConfig):
     stride: PositiveInt = 2  # of each stage's opening conv: 100 -> 50 -> 25 -> 13
     se_reduction: PositiveInt = 16  # Hu et al.'s r
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
-
-
-class SqueezeExcite(nn.Module):
-    """x * σ(W2 ReLU(W1 mean_t x)): a channel gate from the time-pooled descriptor (Hu et al. Eq. 2-3)."""
-
-    def __init__(self, channels: int, reduction: int) -> None:
-        super().__init__()
-        inter = max(channels // reduction, 4)
-        self.fc = nn.Sequential(nn.Linear(channels, inter), nn.ReLU(), nn.Linear(inter, channels), nn.Sigmoid())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
-        return x * self.fc(x.mean(dim=-1)).unsqueeze(-1)  # (B, C, 1) gate
 
 
 class Res2NetBlock(nn.Module):
