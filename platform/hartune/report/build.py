@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hartune.report import search as S
+from hartune.report.page import write_page
 from hartune.report.table import TABLE2_METRICS, AblationTable, Observation, ablation_table
 from hartune.report.writers import ABLATION_WRITERS, FORMATS, ROWS_WRITERS, rows_md
 from hartune.tracking.runs import RunRef, RunTree, TrialRecord, param_key
@@ -344,4 +345,5 @@ def report(
     if not any(r.tables or "best configuration" in r.main.get("md", "") for r in reports):
         raise ConfigError(f"run {parent.run_id[:8]} of {experiment!r}: no finished trial in "
                           f"{'stage ' + stage if stage else 'any stage'}")
+    write_page(root, experiment, parent.run_id, reports, store if log else None)
     return parent, reports
