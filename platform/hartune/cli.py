@@ -144,14 +144,14 @@ def _close(sink: object) -> None:
         close()
 
 
-def print_data(spec) -> None:  # noqa: ANN001
+def print_data(spec) -> None:
     """Each dataset entry's files, whether they are here, and where they would come from."""
     for key, entry in spec.datasets.items():
         note = spec.fold_note(key)
         print(f"data {key} ({entry.dataset.name}): {entry.dataset.origin().describe()}" + (f"; {note}" if note else ""))
 
 
-def print_plan(spec) -> None:  # noqa: ANN001
+def print_plan(spec) -> None:
     print_data(spec)
     for st in spec.stages:
         n = st.planned_trials(spec)
@@ -169,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hartune.tune.progress import LiveView, make_view
 
     if args.dry_run:
-        spec, path, digest, uri, trials = _checked(args, plan=True)
+        spec = _checked(args, plan=True)[0]
         spec = _only_stage(spec, args.stage)
         print_plan(spec)
         print(f"total: {sum(s.planned_trials(spec) for s in spec.stages)} trials")
@@ -183,21 +183,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.set_sink(previous)
 
 
-def _line_sink(quiet: bool):  # noqa: ANN202
+def _line_sink(quiet: bool):
     from hartune import progress
     from hartune.tune.progress import LineSink
 
     return progress.NullSink() if quiet else LineSink()
 
 
-def _only_stage(spec, stage: str | None):  # noqa: ANN001, ANN202
+def _only_stage(spec, stage: str | None):
     """``--stage``: that stage and the stages it starts from."""
     if not stage:
         return spec
     return spec.model_copy(update={"stages": [s for s in spec.stages if s.name == stage or s.name in spec.upstream(stage)]})
 
 
-def _run(args: argparse.Namespace, view) -> int:  # noqa: ANN001
+def _run(args: argparse.Namespace, view) -> int:
     from hartune.tune.runner import SpecRunner
 
     spec, path, digest, uri, _ = _checked(args)
@@ -327,7 +327,7 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command(sub, name: str, purpose: str, example: str, **kw):  # noqa: ANN001, ANN202
+def _command(sub, name: str, purpose: str, example: str, **kw):
     """A subcommand whose ``--help`` starts with its one-line purpose and ends with an example."""
     return sub.add_parser(name, help=purpose, description=purpose, epilog=f"example:\n  {example}",
                           formatter_class=argparse.RawDescriptionHelpFormatter, **kw)

@@ -12,10 +12,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from browser import load_page  # noqa: E402
-from hartune.report.page import write_page  # noqa: E402
+from browser import load_page
+from hartune.report.page import write_page
 
 
 @dataclass

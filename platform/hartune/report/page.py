@@ -13,7 +13,7 @@ import base64
 import html
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -102,7 +102,7 @@ def write_page(root: Path, experiment: str, parent_run_id: str, stages: Sequence
                store: RunTree | None = None) -> Path:
     """``root/index.html``: every stage of the run, in order, on one self-contained page; with a
     ``store``, logged to each stage's run under ``report/`` too."""
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     nav = "".join(f'<a href="#stage-{html.escape(s.stage)}">{html.escape(s.stage)}</a>' for s in stages)
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -112,9 +112,20 @@ def log_dataset(c: MlflowClient, run_id: str, name: str, digest: str, source: st
     split)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
+    from mlflow.exceptions import MlflowException
+
     dataset = Dataset(name=name, digest=digest[:36], source_type=source_type, source=json.dumps({"uri": source}),
                       schema=json.dumps(schema), profile=json.dumps(profile))
-    c.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag(DATASET_CONTEXT_TAG, "training")])])
+    for attempt in range(3):
+        try:
+            c.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag(DATASET_CONTEXT_TAG, "training")])])
+            return
+        except MlflowException:
+            # Concurrent trials of one data config create its dataset at once; the store keeps one
+            # (unique name and digest per experiment) and refuses the other, whose retry links to it.
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def share_datasets(c: MlflowClient, experiment_id: str, holder: str, targets: Sequence[str]) -> None:

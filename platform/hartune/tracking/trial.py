@@ -237,7 +237,7 @@ def log_dataset_input(c: Any, run_id: str, key: str, data: Any, dataset: Any) ->
     from mlflow.types import Schema, TensorSpec
 
     origin = dataset.origin()
-    splits = {name: int(len(getattr(data, name).y)) for name in ("train", "val", "test")}
+    splits = {name: len(getattr(data, name).y) for name in ("train", "val", "test")}
     schema = {
         "mlflow_tensorspec": {  # the form MLflow's UI renders
             "features": Schema([TensorSpec(np.dtype(np.float32), (-1, data.window, data.num_channels), "windows")]).to_json(),

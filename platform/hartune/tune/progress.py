@@ -16,6 +16,7 @@ the view the runner made active (:func:`activate`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -35,7 +36,7 @@ PROGRESS_FILE = "hartune_progress.json"  # a trial's long step (generator traini
 
 def duration(seconds: float) -> str:
     """``42s``, ``3m05s``, ``1h02m``."""
-    s = int(round(max(seconds, 0)))
+    s = round(max(seconds, 0))
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -90,7 +91,7 @@ class StageState:
         return self.elapsed_s() / self.ended * max(self.total - self.ended, 0)
 
     def offer(self, value: Any, label: str) -> None:
-        if not isinstance(value, (int, float)) or value != value:  # NaN
+        if not isinstance(value, (int, float)) or math.isnan(value):
             return
         if self.best is None or (value > self.best[0] if self.mode == "max" else value < self.best[0]):
             self.best = (float(value), label)
@@ -167,10 +168,13 @@ class LineView(RunView):
         if self.quiet:
             return
         value = result.get(st.metric)
-        shown = f", {st.metric} {value:.4f}" if isinstance(value, (int, float)) and status != "failed" else ""
+        shown = f" ({st.metric} {value:.4f})" if isinstance(value, (int, float)) and status != "failed" else ""
         what = {"finished": "finished", "stopped": f"stopped early at epoch {result.get('epoch', '?')}",
                 "failed": "failed"}[status]
-        self.print(f"  {st.name} [{st.ended}/{st.total}] {label}: {what}{shown}; {st.best_text()}; {st.clock_text()}")
+        best = f"best {st.best[0]:.4f} {st.best[1]}" if st.best else "no best yet"
+        eta = st.eta_s()
+        clock = duration(st.elapsed_s()) + (f", ETA {duration(eta)}" if eta else "")
+        self.print(f"  {st.name} [{st.ended}/{st.total}] {label} {what}{shown}; {best}; {clock}")
 
     def stage_end(self, line: str) -> None:
         self.print(line)
@@ -224,12 +228,11 @@ class LiveView(RunView):
         from rich.progress_bar import ProgressBar
         from rich.text import Text
 
-        lines: list[Any] = [
-            ProgressBar(total=max(st.total, 1), completed=st.ended, width=40),
-            Text(st.counts_text()),
-            Text(st.best_text()),
-            Text(st.clock_text()),
-        ]
+        from rich.table import Table
+
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(ProgressBar(total=max(st.total, 1), completed=st.ended, width=40), f"{100 * st.ended // max(st.total, 1)}%")
+        lines: list[Any] = [bar, Text(st.counts_text()), Text(st.best_text()), Text(st.clock_text())]
         for tid, label in list(st.running.items())[:8]:
             lines.append(Text(f"  running {label}: {self.trial_step(st, tid)}", style="dim"))
         return Panel(Group(*lines), title=f"stage {st.name} ({st.kind})", expand=False)

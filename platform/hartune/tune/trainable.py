@@ -116,13 +116,12 @@ def report_if_done(ctx: StageContext, parent: str, trial_id: str) -> bool:
 def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     from ray import tune
 
+    from hartune import progress
     from hartune.augment.source import CachedGenerators
     from hartune.data import prepare
     from hartune.tracking import runs
     from hartune.tracking.trial import TrialTracker, log_dataset_input, save_checkpoint
     from hartune.train import train
-
-    from hartune import progress
     from hartune.tune.progress import TrialFileSink
 
     trial_id = tune.get_context().get_trial_id()
