@@ -43,13 +43,16 @@ def test_line_view_prints_a_line_per_ended_trial_and_the_stage_line() -> None:
     v.trial_result("t1", cfg, {"val_loss": 0.9, "epoch": 1})
     v.trial_end("t1", cfg, "stopped", {"val_loss": 0.9, "epoch": 1})
     v.trial_end("t2", {"variant": "base", "dataset": "watch", "seed": 0, "train.lr": 0.01}, "failed", {})
-    v.stage_end("stage search: 0 finished, 1 stopped early, 1 failed; no finished trial")
+    v.trial_end("t3", {"variant": "base", "dataset": "watch", "seed": 0, "train.lr": 0.002}, "finished", {"val_loss": 0.8})
+    v.stage_end("stage search: 1 finished, 1 stopped early, 1 failed; best train.lr=0.002 (val_loss 0.8000)")
     lines = out.getvalue().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
+    # the best so far is of finished trials only: a stopped trial's last epoch is not a result
     assert lines[0].startswith("  search [1/2] lr=0.001235 @ watch-s0 stopped early at epoch 1 (val_loss 0.9000); "
-                               "best 0.9000 lr=0.001235 @ watch-s0; ")
-    assert lines[1].startswith("  search [2/2] lr=0.01 @ watch-s0 failed; best 0.9000 lr=0.001235 @ watch-s0; ")
-    assert lines[2].startswith("stage search:")
+                               "no best yet; ")
+    assert lines[1].startswith("  search [2/2] lr=0.01 @ watch-s0 failed; no best yet; ")
+    assert lines[2].startswith("  search [3/2] lr=0.002 @ watch-s0 finished (val_loss 0.8000); best 0.8000 lr=0.002 @ watch-s0; ")
+    assert lines[3].startswith("stage search:")
     assert LineView(io.StringIO(), quiet=True).show_trial(StageState("s", "grid", "m", "max", 1), "x", "finished", {}) is None
 
 

@@ -72,7 +72,7 @@ class StageState:
     epochs: dict[str, int] = field(default_factory=dict)  # trial id -> last reported epoch
     folders: dict[str, str] = field(default_factory=dict)  # trial id -> its working folder
     counts: dict[str, int] = field(default_factory=lambda: {"finished": 0, "stopped": 0, "failed": 0})
-    best: tuple[float, str] | None = None
+    best: tuple[float, str] | None = None  # of the trials that finished (their best epoch's value)
 
     @property
     def ended(self) -> int:
@@ -133,7 +133,6 @@ class RunView:
         st = self.stage
         if st is not None:
             st.epochs[trial_id] = int(result.get("epoch", 0) or 0)
-            st.offer(result.get(st.metric), trial_label(config))
 
     def trial_end(self, trial_id: str, config: Mapping[str, Any], status: str, result: Mapping[str, Any]) -> None:
         st = self.stage
