@@ -111,7 +111,6 @@ def log_dataset(c: MlflowClient, run_id: str, name: str, digest: str, source: st
     column shows its name and digest (hartune's data fingerprint, which covers windows, labels and
     split)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
-
     from mlflow.exceptions import MlflowException
 
     dataset = Dataset(name=name, digest=digest[:36], source_type=source_type, source=json.dumps({"uri": source}),

@@ -225,9 +225,8 @@ class LiveView(RunView):
         from rich.console import Group
         from rich.panel import Panel
         from rich.progress_bar import ProgressBar
-        from rich.text import Text
-
         from rich.table import Table
+        from rich.text import Text
 
         bar = Table.grid(padding=(0, 1))
         bar.add_row(ProgressBar(total=max(st.total, 1), completed=st.ended, width=40), f"{100 * st.ended // max(st.total, 1)}%")
