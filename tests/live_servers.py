@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from hartune.registry import ConfigError
+from hartune.tracking.ui import wait_up
 
 
 def free_port() -> int:
@@ -36,15 +37,9 @@ def mlflow_server(backend_store_uri: str, workdir: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=log.open("w"), cwd=workdir,
     )
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    try:
+        wait_up(proc, uri, timeout_s=180)  # hartune ui's wait: /health answers 200
+    except ConfigError:
         proc.kill()
         pytest.fail(f"mlflow server did not start: {log.read_text()[-1500:]}")
     try:

@@ -1,4 +1,9 @@
-"""``hartune``: the command. Only this module (with tune/ and tracking/) prints or writes files."""
+"""hartune: hyperparameter and ablation studies for wearable-sensor activity recognition.
+
+Write a spec (YAML: datasets, models, seeds, stages), check it, run it on Ray Tune, read the results
+from MLflow, and register the best model.
+"""
+# Only this module (with tune/ and tracking/) prints or writes files.
 
 from __future__ import annotations
 
@@ -73,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cluster_gpus(address: str | None, quiet: bool, planned: float | None = None) -> float:
+def _cluster_gpus(address: str | None, planned: float | None = None) -> float:
     """GPUs to check ``resources.gpu`` against: ``--gpus`` (planning a cluster from a laptop), else
     the cluster's at ``address``, else this machine's."""
     if planned is not None:
@@ -83,15 +88,17 @@ def _cluster_gpus(address: str | None, quiet: bool, planned: float | None = None
 
         from hartune.tune.runner import init_ray
 
-        init_ray(address, quiet)
+        init_ray(address)
         return float(ray.cluster_resources().get("GPU", 0))
     import torch
 
     return float(torch.cuda.device_count())
 
 
-def _checked(args: argparse.Namespace):  # -> (spec, path, hash, uri, trials)
-    """Validation in full before any compute or tracking write: the spec, the store, the data."""
+def _checked(args: argparse.Namespace, plan: bool = False):  # -> (spec, path, hash, uri, trials)
+    """Validation in full before any compute or tracking write: the spec, the store, the data. A
+    ``plan`` (``--dry-run``, ``validate --no-data``) checks everything that needs no data and reads or
+    downloads none: types, names, every trial's run config, trial counts, GPUs."""
     from pathlib import Path
 
     from hartune.spec import check_spec, load_spec
@@ -99,6 +106,8 @@ def _checked(args: argparse.Namespace):  # -> (spec, path, hash, uri, trials)
 
     path = Path(args.spec)
     spec, digest = load_spec(path)
+    if plan:
+        spec = spec.without_data()
     if getattr(args, "stage", None):
         spec.stage(args.stage)
     uri = resolve_uri(spec.tracking.uri)
@@ -109,17 +118,41 @@ def _checked(args: argparse.Namespace):  # -> (spec, path, hash, uri, trials)
     planned = getattr(args, "gpus", None)
     if planned is not None and getattr(args, "dry_run", True) is False:
         raise ConfigError("--gpus plans for another cluster: use it with validate or run --dry-run")
-    trials = check_spec(spec, path, _cluster_gpus(getattr(args, "address", None), True, planned))
+    trials = check_spec(spec, path, _cluster_gpus(getattr(args, "address", None), planned), prepare_data=not plan)
     return spec, path, digest, uri, trials
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    spec, path, _, uri, trials = _checked(args)
-    print(f"{path}: valid; {len(spec.stages)} stages, {trials} trials; tracking {redact(uri)}")
+    from hartune import progress
+    from hartune.tune.progress import make_sink
+
+    previous = progress.set_sink(make_sink())
+    try:
+        spec, path, _, uri, trials = _checked(args, plan=args.no_data)
+    finally:
+        _close(progress.set_sink(previous))
+    checked = "valid without its data (not read)" if args.no_data else "valid"
+    print(f"{path}: {checked}; {len(spec.stages)} stages, {trials} trials; tracking {redact(uri)}")
+    if args.no_data:
+        print_data(spec)
     return 0
 
 
-def print_plan(spec) -> None:  # noqa: ANN001
+def _close(sink: object) -> None:
+    close = getattr(sink, "close", None)
+    if close is not None:
+        close()
+
+
+def print_data(spec) -> None:
+    """Each dataset entry's files, whether they are here, and where they would come from."""
+    for key, entry in spec.datasets.items():
+        note = spec.fold_note(key)
+        print(f"data {key} ({entry.dataset.name}): {entry.dataset.origin().describe()}" + (f"; {note}" if note else ""))
+
+
+def print_plan(spec) -> None:
+    print_data(spec)
     for st in spec.stages:
         n = st.planned_trials(spec)
         src = f" from {st.from_stage}" if st.from_stage else ""
@@ -132,37 +165,64 @@ def print_plan(spec) -> None:  # noqa: ANN001
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import time
+    from hartune import progress
+    from hartune.tune.progress import LiveView, make_view
 
-    from hartune.tracking import ui_command
-    from hartune.tune.runner import SpecRunner
-
-    spec, path, digest, uri, trials = _checked(args)
-    if args.stage:
-        spec = spec.model_copy(update={"stages": [s for s in spec.stages if s.name == args.stage or s.name in spec.upstream(args.stage)]})
     if args.dry_run:
+        spec = _checked(args, plan=True)[0]
+        spec = _only_stage(spec, args.stage)
         print_plan(spec)
         print(f"total: {sum(s.planned_trials(spec) for s in spec.stages)} trials")
         return 0
-    t0 = time.perf_counter()
-    summary = SpecRunner(spec, path, digest, uri, quiet=args.quiet).run(address=args.address, resume=args.resume)
-    print(f"\n{spec.name}: done in {time.perf_counter() - t0:.0f}s; experiment {spec.experiment()!r}, "
-          f"parent run {summary.parent_run_id}")
-    for s in summary.stages:
-        c = s.counts
-        best = f"best {s.best.label} ({spec.stage(s.name).primary_metric} {s.best.value:.4f})" if s.best else "no finished trial"
-        print(f"  stage {s.name}: {c['finished']} finished, {c['stopped']} stopped early, {c['failed']} failed; {best}")
-        if s.refit_run:
-            print(f"    refit on every subject: model logged to run {s.refit_run[:8]} (hartune promote picks it)")
-    print(f"open the results: {redact(ui_command(uri))}")
+    view = make_view(quiet=args.quiet, verbose=args.verbose)
+    previous = progress.set_sink(view if isinstance(view, LiveView) else _line_sink(args.quiet))
+    try:
+        return _run(args, view)
+    finally:
+        view.close()
+        progress.set_sink(previous)
+
+
+def _line_sink(quiet: bool):
+    from hartune import progress
+    from hartune.tune.progress import LineSink
+
+    return progress.NullSink() if quiet else LineSink()
+
+
+def _only_stage(spec, stage: str | None):
+    """``--stage``: that stage and the stages it starts from."""
+    if not stage:
+        return spec
+    return spec.model_copy(update={"stages": [s for s in spec.stages if s.name == stage or s.name in spec.upstream(stage)]})
+
+
+def _run(args: argparse.Namespace, view) -> int:
+    from hartune.tune.runner import SpecRunner
+
+    spec, path, digest, uri, _ = _checked(args)
+    spec = _only_stage(spec, args.stage)
+    summary = SpecRunner(spec, path, digest, uri, view=view, verbose=args.verbose).run(address=args.address, resume=args.resume)
+    print(summary.headline)
+    print(f"open the results: {open_hint(path, uri, summary.experiment_id)}")
     return 0
 
 
+def open_hint(spec_path: object, uri: str, experiment_id: str) -> str:
+    """The command (or, for a server, the address) that shows the run in the MLflow UI."""
+    from hartune.tracking.ui import runs_url
+
+    if uri.startswith(("http://", "https://")):
+        return redact(runs_url(uri, experiment_id))
+    return f"hartune ui {spec_path}"
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
-    from hartune.tracking import resolve_uri
+    from hartune.tracking import require_store, resolve_uri
     from hartune.tracking import runs as R
 
     uri = resolve_uri(args.uri)
+    require_store(uri)
     c = R.client(uri)
     for name in R.experiments_with_runs(c):
         tree = R.RunTree(c, name)
@@ -178,11 +238,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from hartune.tracking import check_reachable, resolve_uri
+    from hartune.tracking import require_store, resolve_uri
     from hartune.tracking.promote import promote
 
     uri = resolve_uri(args.uri)
-    check_reachable(uri)
+    require_store(uri)
     out = promote(uri, args.experiment, metric=args.metric, name=args.name, stage=args.stage, parent=args.run, force=args.force)
     k = out.candidate
     if not out.promoted:
@@ -201,13 +261,19 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from hartune import progress
     from hartune.report.build import report
-    from hartune.tracking import check_reachable, resolve_uri
+    from hartune.tracking import require_store, resolve_uri
+    from hartune.tune.progress import make_sink
 
     uri = resolve_uri(args.uri)
-    check_reachable(uri)
-    parent, reports = report(uri, args.experiment, run_id=args.run, stage=args.stage, out=args.out,
-                             log=not args.no_log, tsne=not args.no_tsne, auc=args.auc)
+    require_store(uri)
+    previous = progress.set_sink(make_sink())
+    try:
+        parent, reports = report(uri, args.experiment, run_id=args.run, stage=args.stage, out=args.out,
+                                 log=not args.no_log, tsne=not args.no_tsne, auc=args.auc)
+    finally:
+        _close(progress.set_sink(previous))
     for r in reports:
         print(f"## {args.experiment} run {parent.run_id[:8]}, stage {r.stage} ({r.kind})\n")
         print(r.main.get(args.format, ""))
@@ -215,7 +281,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"note: {note}")
         logged = f"; logged to run {r.run_id[:8]} under report/" if not args.no_log else ""
         print(f"report folder: {r.folder.resolve()}{logged}\n")
+    page = reports[0].folder.parent / "index.html"
+    if page.is_file():
+        print(f"the whole run on one page: {page.resolve()}" + ("; logged to every stage run under report/" if not args.no_log else ""))
     return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from hartune.tracking import ui
+
+    return ui.main(args.target, args.uri, args.host, args.port)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -252,11 +327,105 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hartune", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+def _command(sub, name: str, purpose: str, example: str, **kw):
+    """A subcommand whose ``--help`` starts with its one-line purpose and ends with an example."""
+    return sub.add_parser(name, help=purpose, description=purpose, epilog=f"example:\n  {example}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
 
-    t = sub.add_parser("train", help="train one model on one dataset with the one recipe; print test metrics")
+
+URI_HELP = "tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hartune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="workflow:\n  hartune validate ablations/usad_quick.yaml\n  hartune run ablations/usad_quick.yaml\n"
+               "  hartune report usad_quick\n  hartune ui ablations/usad_quick.yaml\n\n"
+               "hartune COMMAND --help shows a command's options and an example.")
+    # in the order of the workflow: check, run, look, report, register, browse; then clusters; then one run
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    v = _command(sub, "validate", "check a spec, its search spaces, data and tracking store before anything runs",
+                 "hartune validate ablations/usad_full.yaml --no-data --gpus 8")
+    v.add_argument("spec")
+    v.add_argument("--gpus", type=float, help="validate for a cluster with this many GPUs (default: this machine's)")
+    v.add_argument("--no-data", action="store_true",
+                   help="check everything that needs no data and read or download none; name each dataset's files")
+    v.set_defaults(func=cmd_validate)
+
+    r = _command(sub, "run", "run a spec's stages as Ray Tune experiments, tracked in MLflow, with a live view",
+                 "hartune run ablations/usad_quick.yaml   (plan only: --dry-run; on a cluster: --address auto)")
+    r.add_argument("spec")
+    r.add_argument("--stage", help="run only this stage (and the stages it starts from)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the plan (data files, stages, trial counts) and run nothing; needs no data")
+    r.add_argument("--gpus", type=float, help="with --dry-run: plan for a cluster with this many GPUs")
+    r.add_argument("--quiet", action="store_true", help="only each stage's summary line and the result")
+    r.add_argument("--verbose", action="store_true",
+                   help="also Ray Tune's own progress tables and the workers' output (always in Ray's storage folder)")
+    r.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue this spec's last interrupted run: finished trials kept, unfinished ones resumed")
+    r.set_defaults(func=cmd_run)
+
+    ls = _command(sub, "ls", "list the experiments of a store, their runs and each stage's best result",
+                  "hartune ls --last 1")
+    ls.add_argument("--uri", help=URI_HELP)
+    ls.add_argument("--last", type=int, default=3, help="runs per experiment")
+    ls.set_defaults(func=cmd_ls)
+
+    rp = _command(sub, "report", "write a run's tables, figures and one self-contained page (index.html)",
+                  "hartune report usad_quick --stage table2 --format tex")
+    rp.add_argument("experiment")
+    rp.add_argument("--stage", help="only this stage (default: every stage of the run)")
+    rp.add_argument("--format", choices=["md", "csv", "tex", "html"], default="md",
+                    help="format of the table printed (every format is written to the folder)")
+    rp.add_argument("--out", help="folder (default: reports/<experiment>/<run id[:8]>/)")
+    rp.add_argument("--uri", help=URI_HELP)
+    rp.add_argument("--run", help="parent run id or prefix (default: the latest)")
+    rp.add_argument("--no-log", action="store_true", help="do not log the report to the stage runs")
+    rp.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plots (Table 6 is still computed)")
+    rp.add_argument("--auc", choices=["prob", "hard"], default="prob",
+                    help="the AUC column: from probabilities (default) or hard labels, as the paper's numbers suggest")
+    rp.set_defaults(func=cmd_report)
+
+    pr = _command(sub, "promote", "register a run's best model as NAME@champion if it beats the current champion",
+                  "hartune promote usad_quick --stage table2 --metric f1_macro")
+    pr.add_argument("experiment")
+    pr.add_argument("--stage", help="only this stage's trials (default: every stage of the run)")
+    pr.add_argument("--metric", default="f1_macro", help="test metric to select and compare on (default f1_macro)")
+    pr.add_argument("--name", help="registered model name (default: the experiment name)")
+    pr.add_argument("--force", action="store_true", help="promote even if it does not beat the champion")
+    pr.add_argument("--uri", help=URI_HELP)
+    pr.add_argument("--run", help="parent run id or prefix (default: the latest)")
+    pr.set_defaults(func=cmd_promote)
+
+    u = _command(sub, "ui", "open the MLflow UI on a store, at an experiment's training runs",
+                 "hartune ui ablations/usad_quick.yaml   (or: hartune ui usad_quick --uri sqlite:///mlflow.db)")
+    u.add_argument("target", nargs="?", metavar="EXPERIMENT", help="an experiment name, or a spec file (its store and experiment)")
+    u.add_argument("--uri", help=URI_HELP)
+    u.add_argument("--host", default="127.0.0.1", help="where the UI listens (default 127.0.0.1)")
+    u.add_argument("--port", type=int, default=5000, help="default 5000")
+    u.set_defaults(func=cmd_ui)
+
+    sb = _command(sub, "submit", "run a spec on a Ray cluster as a Ray Job and follow its logs",
+                  "hartune submit ablations/usad_full.yaml --address http://HEAD:8265 -- --stage table2",
+                  usage="hartune submit SPEC [--address ADDR] [--no-wait] [-- RUN_ARGS (more `hartune run` arguments)]")
+    sb.add_argument("spec")
+    sb.add_argument("--address", help=f"the Jobs API (default: $RAY_ADDRESS, else {'http://127.0.0.1:8265'})")
+    sb.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    sb.set_defaults(func=cmd_submit)
+
+    jb = _command(sub, "job", "show a submitted job's status or logs, or stop it",
+                  "hartune job logs raysubmit_XXXX --follow")
+    jb.add_argument("action", choices=["status", "logs", "stop"])
+    jb.add_argument("id", help="the job id that submit printed")
+    jb.add_argument("--address", help="the Jobs API (default: $RAY_ADDRESS, else http://127.0.0.1:8265)")
+    jb.add_argument("--follow", action="store_true", help="logs: stream until the job ends")
+    jb.set_defaults(func=cmd_job)
+
+    t = _command(sub, "train", "train one model on one dataset with the training recipe; no Ray, no MLflow",
+                 "hartune train --dataset watch --model usad --epochs 5")
     t.add_argument("--dataset", default="watch")
     t.add_argument("--path", help="data file for datasets that take one (e.g. arrays)")
     t.add_argument("--model", default="usad")
@@ -272,65 +441,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
-
-    r = sub.add_parser("run", help="run a spec's stages through Ray Tune, tracked in MLflow")
-    r.add_argument("spec")
-    r.add_argument("--stage", help="run only this stage (and the stages it starts from)")
-    r.add_argument("--dry-run", action="store_true", help="print the trial plan and count, run nothing")
-    r.add_argument("--quiet", action="store_true", help="no progress table (CI)")
-    r.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
-    r.add_argument("--resume", action="store_true",
-                   help="continue this spec's last interrupted run: finished trials kept, unfinished ones resumed")
-    r.add_argument("--gpus", type=float, help="with --dry-run: plan for a cluster with this many GPUs")
-    r.set_defaults(func=cmd_run)
-
-    v = sub.add_parser("validate", help="validate a spec, its search spaces, data and tracking store")
-    v.add_argument("spec")
-    v.add_argument("--gpus", type=float, help="validate for a cluster with this many GPUs (default: this machine's)")
-    v.set_defaults(func=cmd_validate)
-
-    ls = sub.add_parser("ls", help="experiments, their stages and the best result of each")
-    ls.add_argument("--uri", help="tracking URI (default: sqlite:///mlflow.db here)")
-    ls.add_argument("--last", type=int, default=3, help="runs per experiment")
-    ls.set_defaults(func=cmd_ls)
-
-    pr = sub.add_parser("promote", help="register the best trial's model as a pyfunc; alias champion if it beats the current one")
-    pr.add_argument("experiment")
-    pr.add_argument("--stage", help="only this stage's trials (default: every stage of the run)")
-    pr.add_argument("--metric", default="f1_macro", help="test metric to select and compare on (default f1_macro)")
-    pr.add_argument("--name", help="registered model name (default: the experiment name)")
-    pr.add_argument("--force", action="store_true", help="promote even if it does not beat the champion")
-    pr.add_argument("--uri", help="tracking URI (default: sqlite:///mlflow.db here)")
-    pr.add_argument("--run", help="parent run id or prefix (default: the latest)")
-    pr.set_defaults(func=cmd_promote)
-
-    rp = sub.add_parser("report", help="Table 2-style ablation table, search and per-model reports of a run")
-    rp.add_argument("experiment")
-    rp.add_argument("--stage", help="only this stage (default: every stage of the run)")
-    rp.add_argument("--format", choices=["md", "csv", "tex", "html"], default="md",
-                    help="format of the table printed (every format is written to the folder)")
-    rp.add_argument("--out", help="folder (default: reports/<experiment>/<run id[:8]>/)")
-    rp.add_argument("--uri", help="tracking URI (default: sqlite:///mlflow.db here)")
-    rp.add_argument("--run", help="parent run id or prefix (default: the latest)")
-    rp.add_argument("--no-log", action="store_true", help="do not log the report to the stage runs")
-    rp.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plots (Table 6 is still computed)")
-    rp.add_argument("--auc", choices=["prob", "hard"], default="prob",
-                    help="the AUC column: from probabilities (default) or hard labels, as the paper's numbers suggest")
-    rp.set_defaults(func=cmd_report)
-
-    sb = sub.add_parser("submit", help="submit a spec to a Ray cluster as a Ray Job; follow its logs",
-                        usage="hartune submit SPEC [--address ADDR] [--no-wait] [-- RUN_ARGS (more `hartune run` arguments)]")
-    sb.add_argument("spec")
-    sb.add_argument("--address", help=f"the Jobs API (default: $RAY_ADDRESS, else {'http://127.0.0.1:8265'})")
-    sb.add_argument("--no-wait", action="store_true", help="print the job id and return")
-    sb.set_defaults(func=cmd_submit)
-
-    jb = sub.add_parser("job", help="status, logs or stop of a submitted job")
-    jb.add_argument("action", choices=["status", "logs", "stop"])
-    jb.add_argument("id", help="the job id that submit printed")
-    jb.add_argument("--address", help="the Jobs API (default: $RAY_ADDRESS, else http://127.0.0.1:8265)")
-    jb.add_argument("--follow", action="store_true", help="logs: stream until the job ends")
-    jb.set_defaults(func=cmd_job)
     return p
 
 

@@ -81,6 +81,9 @@ class Spec(Strict):
     _folder: Path = PrivateAttr(default_factory=Path.cwd)
     _spaces: dict[tuple[str, str, str], Any] = PrivateAttr(default_factory=dict)
     _folds: dict[str, list[int] | None] = PrivateAttr(default_factory=dict)
+    # A plan (``--dry-run``, ``validate --no-data``) reads no data it would have to download.
+    _no_data: bool = PrivateAttr(default=False)
+    _fold_notes: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -133,6 +136,17 @@ class Spec(Strict):
         """The spec read from a file in ``folder`` (where its relative search-space paths point)."""
         self._folder = Path(folder)
         return self
+
+    def without_data(self) -> Spec:
+        """This spec for a plan: nothing is downloaded. A LOSO fold count then reads the recordings only
+        if they are all here, else counts the subjects the dataset's loader declares for its release
+        (``fold_note`` says so); a dataset that declares none cannot be counted without its data."""
+        self._no_data, self._folds = True, {}
+        return self
+
+    def fold_note(self, dataset: str) -> str | None:
+        """How a plan counted ``dataset``'s folds when its data is not here."""
+        return self._fold_notes.get(dataset)
 
     def space(self, source: str | Mapping[str, Any], model: type[M], prefix: str = "space") -> M:
         """A search-space file or inline mapping validated into ``model``, once per spec. A file path is
@@ -194,10 +208,8 @@ class Spec(Strict):
             where = f"datasets.{dataset}.split.folds={split.folds!r}"
             try:
                 if split.folds is not None and split.static_fold_count() is None:
-                    from hartune.data.datasets import load_recordings
-
                     try:
-                        subjects = load_recordings(entry.dataset).subjects
+                        subjects = self._subjects(dataset)
                     except DataError as e:
                         raise DataError(f"a {split.kind} split has one fold per subject, so counting its folds "
                                         f"needs dataset {entry.dataset.name!r}: {e}") from None
@@ -205,6 +217,23 @@ class Spec(Strict):
             except DataError as e:
                 raise ConfigError(f"{where}: {e}") from None
         return self._folds[dataset]
+
+    def _subjects(self, dataset: str) -> Any:
+        """The subject ids of ``dataset``'s recordings (for a fold count); in a plan, see ``without_data``."""
+        import numpy as np
+
+        from hartune.data.datasets import load_recordings
+
+        cfg = self.datasets[dataset].dataset
+        if self._no_data:
+            origin = cfg.origin()
+            if not origin.complete:
+                if origin.subjects is None:
+                    raise DataError(f"its files are not here and it declares no subject list: {origin.describe()}")
+                self._fold_notes[dataset] = (f"folds counted from the release's {len(origin.subjects)} subjects "
+                                             "(the data is not here)")
+                return np.asarray(origin.subjects)
+        return load_recordings(cfg).subjects
 
     def transfer_overlay(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Resolve ``transfer.pretrain: <dataset key>`` into that entry's data config (without its
@@ -268,9 +297,11 @@ def check_spec(spec: Spec, spec_path: Path, gpus_available: float, prepare_data:
             validate_config(TrainConfig, entry.train, prefix=f"datasets.{key}.train")
         validate_config(RunConfig, {"loss": spec.loss}, prefix="")
         if spec.resources.gpu > gpus_available:
+            hint = ("; to plan it here for a GPU cluster, pass --gpus N (validate, or run --dry-run)"
+                    if gpus_available == 0 else "")
             raise ConfigError(
                 f"resources.gpu={spec.resources.gpu}: more than the cluster's {gpus_available:g} GPUs; "
-                f"accepted 0..{gpus_available:g}"
+                f"accepted 0..{gpus_available:g}{hint}"
             )
         total, data_cfgs = 0, {}
         for i, st in enumerate(spec.stages):

@@ -58,4 +58,58 @@ def test_full_spec_without_the_data_names_the_missing_file_and_url(capsys, tmp_p
 def test_a_gpu_spec_needs_gpus_to_plan_for(releases, capsys, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(SPEC.parents[1])
     assert main(["validate", str(SPEC)]) == 2  # this machine has no GPU
-    assert "resources.gpu=0.25: more than the cluster's 0 GPUs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "resources.gpu=0.25: more than the cluster's 0 GPUs" in err and "pass --gpus N" in err
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every connection attempt is recorded and refused; downloads are allowed to try (not offline)."""
+    import socket
+
+    tried: list[str] = []
+
+    def refuse(self, address, *a, **k):
+        tried.append(str(address))
+        raise OSError("no network in this test")
+
+    monkeypatch.delenv("HARTUNE_OFFLINE", raising=False)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
+    return tried
+
+
+def test_plan_without_the_data_downloads_nothing(no_network, _offline_data_root, capsys, monkeypatch) -> None:
+    """``run --dry-run --gpus 8`` with ``HARTUNE_DATA`` at an empty folder: the whole plan, exit 0, no
+    connection tried; the plan names each dataset's files and where they would come from."""
+    monkeypatch.chdir(SPEC.parents[1])
+    _offline_data_root.mkdir()
+    assert main(["run", str(SPEC), "--dry-run", "--gpus", "8"]) == 0, capsys.readouterr().err
+    plan = capsys.readouterr().out
+    assert no_network == []
+    assert list(_offline_data_root.iterdir()) == []  # nothing written there either
+    data = {line.split()[1]: line for line in plan.splitlines() if line.startswith("data ")}
+    assert set(data) == {"wisdm", "pamap2", "opportunity"}
+    assert "WISDM_ar_v1.1_raw.txt" in data["wisdm"] and "0 here; downloaded from https://" in data["wisdm"]
+    assert "9 files under" in data["pamap2"] and "subject101.dat" in data["pamap2"]
+    assert [ln.split(":")[0] for ln in plan.splitlines() if ln.startswith("stage ")] == [
+        "stage table2 (grid)", "stage independent (independent)", "stage composite (search from independent)",
+        "stage interleaved (interleaved from composite)", "stage blend (blend from interleaved)", "stage baselines (grid)"]
+    assert "wisdm (5 folds: 0-4)" in plan and "total: 565 trials" in plan
+    assert main(["validate", str(SPEC), "--no-data", "--gpus", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "valid without its data (not read); 6 stages, 565 trials" in out and no_network == []
+
+
+def test_loso_plan_without_the_data_counts_the_release_subjects(no_network, _offline_data_root, tmp_path, capsys) -> None:
+    import yaml
+
+    spec = {"name": "loso_plan", "datasets": {"pamap2": {"preset": "pamap2", "split": {"kind": "loso", "folds": "all"}}},
+            "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db"},
+            "stages": [{"name": "grid", "kind": "grid", "variants": {"CNN": {"model": {"name": "cnn"}}}}]}
+    path = tmp_path / "loso.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["run", str(path), "--dry-run"]) == 0, capsys.readouterr().err
+    plan = capsys.readouterr().out
+    assert "pamap2 (9 folds: 0-8)" in plan and "folds counted from the release's 9 subjects" in plan
+    assert no_network == [] and not (tmp_path / "mlflow.db").exists()

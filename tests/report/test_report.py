@@ -200,3 +200,23 @@ def test_paired_test_small_n_is_paired_t() -> None:
     assert r.test == "paired-t" and r.n == 3
     assert r.p == pytest.approx(stats.ttest_rel([0.9, 0.8, 0.85], [0.7, 0.75, 0.71]).pvalue)
     assert paired_test({0: 0.5}, {0: 0.4}).test == "n/a"
+
+
+def test_one_page_of_the_whole_run_in_a_browser(reported) -> None:
+    """``index.html`` of the real report: every stage, every figure embedded, logged to each stage run,
+    and it renders in headless Chromium with no console error and every image loaded."""
+    from browser import load_page
+
+    c, _, out, d = reported
+    page = out / "index.html"
+    text = page.read_text()
+    assert 'id="stage-table2"' in text and 'id="stage-search"' in text and "Table 2 layout" in text
+    assert not re.search(r'(src|href)="(?!data:|#)', text)  # self-contained
+    pngs = len(list(out.rglob("*.png")))
+    assert text.count('<img src="data:image/png;base64,') == pngs  # every figure of every stage folder
+    for stage in ("table2", "search"):
+        st, _ = _runs(c, stage)
+        assert "report/index.html" in {a.path for a in c.list_artifacts(st.info.run_id, "report")}
+    seen = load_page(page, d / "index.png")
+    assert seen.errors == [] and len(seen.images) == pngs
+    assert all(i["complete"] and i["naturalWidth"] > 0 for i in seen.images), [i for i in seen.images if not i["naturalWidth"]]

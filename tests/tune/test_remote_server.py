@@ -103,3 +103,65 @@ def test_ls_lists_experiments_stages_and_best(finished, server, capsys) -> None:
     assert main(["ls", "--uri", uri]) == 0
     out = capsys.readouterr().out
     assert "remote" in out and "stage grid" in out and "stage pareto" in out and "val_f1_macro" in out
+
+
+def test_mlflow_opens_on_training_runs_with_their_datasets(finished) -> None:
+    """The experiment kind tag (the UI's training runs, not the GenAI overview), each trial's data as a
+    dataset input with the data fingerprint as digest (MLflow keeps 36 characters), the same datasets on
+    the stage and parent runs (the UI shows the parent row collapsed), and the run's summary as the
+    parent's description."""
+    import json
+
+    _, c, _ = finished
+    exp = c.get_experiment_by_name("remote")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    every = c.search_runs([exp.experiment_id], max_results=100)
+    trials = [r for r in every if r.data.tags.get("hartune.level") == "trial"]
+    for t in trials:
+        (d,) = t.inputs.dataset_inputs
+        fingerprint = t.data.tags["hartune.data_fingerprint"]
+        assert d.dataset.name == "watch" and d.dataset.digest == fingerprint[:36]
+        assert {tag.key: tag.value for tag in d.tags}["mlflow.data.context"] == "training"
+        schema, profile = json.loads(d.dataset.schema), json.loads(d.dataset.profile)
+        assert schema["window"] == 100 and len(schema["channels"]) == 6 and len(schema["classes"]) == 7
+        assert set(schema["splits"]) == {"train", "val", "test"} and "mlflow_tensorspec" in schema
+        assert profile["fingerprint"] == fingerprint
+    (parent,) = [r for r in every if r.data.tags.get("hartune.level") == "run"]
+    digests = {d.dataset.digest for d in parent.inputs.dataset_inputs}
+    assert digests == {t.inputs.dataset_inputs[0].dataset.digest for t in trials}
+    note = parent.data.tags["mlflow.note.content"].splitlines()
+    assert note[0].startswith("remote: done in ") and note[1].startswith("stage grid: 2 finished")
+    assert note[2].startswith("stage pareto: 3 finished")
+
+
+def test_hartune_ui_serves_the_runs_page(finished, server) -> None:
+    """``hartune ui`` on the server's own SQLite store starts the MLflow UI and prints the runs view of
+    the experiment; the page and the experiment's API answer 200. On the server itself it prints the
+    server's address."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from live_servers import free_port
+
+    uri, d = server
+    _, c, _ = finished
+    exp = c.get_experiment_by_name("remote").experiment_id
+    assert main(["ui", "remote", "--uri", uri]) == 0
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "hartune.cli", "ui", "remote", "--uri", f"sqlite:///{d}/server.db",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=d)
+    try:
+        line = proc.stdout.readline()
+        url = f"http://127.0.0.1:{port}/#/experiments/{exp}/runs"
+        assert line.strip().endswith(f"{url}  (Ctrl-C stops it)"), line + proc.stdout.read() if proc.poll() else line
+        with urllib.request.urlopen(url, timeout=30) as r:
+            assert r.status == 200 and b"<html" in r.read().lower()
+        api = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/get?experiment_id={exp}"
+        with urllib.request.urlopen(api, timeout=30) as r:
+            assert r.status == 200 and b"custom_model_development" in r.read()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0  # and the MLflow UI it started stopped with it
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)

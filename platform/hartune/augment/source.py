@@ -30,8 +30,11 @@ class GeneratorSource(Protocol):
 
 def fit_generator(data: PreparedData, cfg: GeneratorConfig) -> DiffusionGenerator:
     """A generator fitted on the training split's (real, normalised) windows only."""
+    from hartune import progress
+
     gen = DiffusionGenerator(cfg, data.num_channels, data.num_classes, data.window)
-    gen.fit(data.train.x, data.train.y)
+    with progress.task("training the diffusion generator (epochs)", total=cfg.epochs) as t:
+        gen.fit(data.train.x, data.train.y, on_epoch=lambda epoch, loss: t.advance())
     return gen
 
 

@@ -128,7 +128,7 @@ def plan(spec_path: Path, gpus: float) -> tuple[Any, str, int]:  # -> (Spec, sha
     from hartune.spec import check_spec, load_spec
 
     spec, digest = load_spec(spec_path)
-    return spec, digest, check_spec(spec, spec_path, gpus, prepare_data=False)
+    return spec, digest, check_spec(spec.without_data(), spec_path, gpus, prepare_data=False)
 
 
 def _notes(spec: Any) -> list[str]:

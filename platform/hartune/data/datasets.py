@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import zipfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,12 +21,43 @@ from hartune.data.base import DataError, Recordings, per_recording_labels
 from hartune.registry import Registry
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a dataset's files are expected and where they would come from, known without reading
+    them: the plan of a dry run names it, a trial's MLflow dataset input records it."""
+
+    files: tuple[Path, ...]  # the files the loader reads
+    present: tuple[bool, ...]  # whether each is there now
+    source: str  # where they come from: the release's URL, or the file itself
+    root: Path | None = None  # the data root (native releases)
+    subjects: tuple[int, ...] | None = None  # the subject ids the dataset holds, if known without it
+    missing_hint: str = "nothing to download: provide the file"  # what gets a missing file
+
+    @property
+    def complete(self) -> bool:
+        return all(self.present)
+
+    def describe(self, shown: int = 3) -> str:
+        """``3 files under ROOT (a, b, c): 0 here; downloaded from URL on the first run``."""
+        names = [str(p.relative_to(self.root)) if self.root and p.is_relative_to(self.root) else str(p) for p in self.files]
+        listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+        where = f" under {self.root}" if self.root else ""
+        count = f"{len(names)} file{'s' if len(names) != 1 else ''}{where} ({listed})"
+        if self.complete:
+            return f"{count}: all here"
+        return f"{count}: {sum(self.present)} here; {self.missing_hint}"
+
+
 class DatasetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
 
     def load(self) -> Recordings:
+        raise NotImplementedError
+
+    def origin(self) -> Origin:
+        """The files this dataset reads and their source; reads none of them."""
         raise NotImplementedError
 
 
@@ -69,6 +101,15 @@ class WatchDataset(DatasetConfig):
             ) from None
         return Path(str(dist.locate_file("seglearn/data/watch_dataset.npy")))
 
+    def origin(self) -> Origin:
+        hint = "pip install seglearn (the file ships in its wheel)"
+        try:
+            path = self.file()
+        except DataError:
+            return Origin((Path("seglearn/data/watch_dataset.npy"),), (False,), "seglearn", missing_hint=hint)
+        return Origin((path,), (path.is_file(),), str(path), subjects=tuple(range(1, 11)),
+                      missing_hint="provide the file" if self.path else hint)
+
     def load(self) -> Recordings:
         path = self.file()
         try:
@@ -103,6 +144,9 @@ class ArraysDataset(DatasetConfig):
 
     name: Literal["arrays"] = "arrays"
     path: Path
+
+    def origin(self) -> Origin:
+        return Origin((self.path,), (self.path.is_file(),), str(self.path))
 
     def load(self) -> Recordings:
         try:

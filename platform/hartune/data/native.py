@@ -24,8 +24,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from hartune.data.base import DataError, Recordings
-from hartune.data.datasets import DatasetConfig
-from hartune.data.sources import Source, data_root, ensure_files, sha256_file
+from hartune.data.datasets import DatasetConfig, Origin
+from hartune.data.sources import Source, data_root, ensure_files, locate, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ class NativeDataset(DatasetConfig):
     SOURCE: ClassVar[Source]
     # Bump when parse() changes its output for the same files, so old caches are not reused.
     PARSER_VERSION: ClassVar[int] = 1
-    # Loaders with one file per subject have a ``subjects`` knob; these are the ids it accepts.
+    # The release's subject ids: a plan without the data counts a LOSO split's folds from them, and
+    # loaders with one file per subject accept these in their ``subjects`` knob.
     RELEASE_SUBJECTS: ClassVar[tuple[int, ...]] = ()
 
     @field_validator("subjects", check_fields=False)
@@ -64,6 +65,14 @@ class NativeDataset(DatasetConfig):
     def data_root(self) -> Path:
         return data_root(self.name, self.root)
 
+    def origin(self) -> Origin:
+        root = self.data_root()
+        wanted = self.files()
+        found, _ = locate(root, wanted)
+        subjects = tuple(getattr(self, "subjects", ()) or self.RELEASE_SUBJECTS) or None
+        return Origin(tuple(found.get(rel, root / rel) for rel in wanted), tuple(rel in found for rel in wanted),
+                      self.SOURCE.url, root, subjects, f"downloaded from {self.SOURCE.url} on the first run")
+
     def load(self) -> Recordings:
         root = self.data_root()
         found, fetched = ensure_files(self.name, self.SOURCE, root, self.files())
@@ -71,7 +80,10 @@ class NativeDataset(DatasetConfig):
         rec = _read_cache(path) if self.cache and path.is_file() else None
         hit = rec is not None
         if rec is None:
-            rec = self.parse(found)
+            from hartune import progress
+
+            with progress.task(f"parsing {self.name} ({len(found)} files)"):
+                rec = self.parse(found)
             if fetched:
                 rec.info["fetched"] = fetched
             dropped = rec.info.get("dropped")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import tarfile
 import urllib.error
 import urllib.parse
@@ -21,6 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from hartune import progress
 from hartune.data.base import DataError
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,11 @@ def download(source: Source, root: Path) -> tuple[Path, str]:
         partial = target.with_name(target.name + ".partial")
         try:
             with urllib.request.urlopen(source.url, timeout=60) as r, open(partial, "wb") as f:
-                shutil.copyfileobj(r, f, _CHUNK)
+                size = r.headers.get("Content-Length")
+                with progress.task(f"downloading {source.url}", total=float(size) if size else None, unit="B") as t:
+                    while chunk := r.read(_CHUNK):
+                        f.write(chunk)
+                        t.advance(len(chunk))
         except (OSError, urllib.error.URLError, ValueError) as e:
             partial.unlink(missing_ok=True)
             raise DataError(

@@ -50,6 +50,7 @@ class UCIHARDataset(NativeDataset):
     SOURCE: ClassVar[Source] = Source(
         "https://archive.ics.uci.edu/static/public/240/human+activity+recognition+using+smartphones.zip"
     )
+    RELEASE_SUBJECTS: ClassVar[tuple[int, ...]] = tuple(range(1, 31))  # volunteers 1-30
 
     def _signals(self) -> list[tuple[str, str]]:
         return [(s, a) for s in CHANNEL_SETS[self.channels] for a in "xyz"]

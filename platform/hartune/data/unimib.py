@@ -49,6 +49,7 @@ class UniMiBSHARDataset(NativeDataset):
 
     # The download link given on the dataset's page (a Dropbox share; dl=1 returns the file itself).
     SOURCE: ClassVar[Source] = Source("https://www.dropbox.com/s/x2fpfqj0bpf8ep6/UniMiB-SHAR.zip?dl=1")
+    RELEASE_SUBJECTS: ClassVar[tuple[int, ...]] = tuple(range(1, 31))  # subjects 1-30
 
     def files(self) -> list[str]:
         return [f"UniMiB-SHAR/data/{self.subset}_{k}.mat" for k in ("data", "labels", "names")]

@@ -44,6 +44,7 @@ class WISDMDataset(NativeDataset):
     max_gap_s: float = Field(1.0, gt=0, description="cut a recording where timestamps jump by more")
 
     SOURCE: ClassVar[Source] = Source(URL)
+    RELEASE_SUBJECTS: ClassVar[tuple[int, ...]] = tuple(range(1, 37))  # users 1-36
 
     def files(self) -> list[str]:
         return [RAW_FILE]

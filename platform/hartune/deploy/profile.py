@@ -8,6 +8,7 @@ whose size is reported.
 from __future__ import annotations
 
 import copy
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -53,6 +54,9 @@ def _peak_allocated_bytes(model: nn.Module, x: torch.Tensor) -> int:
     every tensor allocation and free, in time order; the running sum starts at 0 when the pass
     starts, so tensors that already exist (weights, the input) are not in it.
     """
+    # Kineto (torch.profiler's backend) prints "USDT: ... profiler_start/stop" at its highest level on
+    # every profile; 6 is above every level, read when it first starts, unless the caller chose one.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         model(x)
     events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())

@@ -26,6 +26,7 @@ import numpy as np
 
 from hartune.report import cv as CV
 from hartune.report import search as S
+from hartune.report.page import write_page
 from hartune.report.table import AUC_COLUMN, AblationTable, Observation, ablation_table, table2_metrics
 from hartune.report.writers import ABLATION_WRITERS, FORMATS, ROWS_WRITERS, rows_md
 from hartune.tracking.runs import RunRef, RunTree, TrialRecord, param_key
@@ -479,4 +480,5 @@ def report(
     if not any(r.tables or "best configuration" in r.main.get("md", "") for r in reports):
         raise ConfigError(f"run {parent.run_id[:8]} of {experiment!r}: no finished trial in "
                           f"{'stage ' + stage if stage else 'any stage'}")
+    write_page(root, experiment, parent.run_id, reports, store if log else None)
     return parent, reports

@@ -84,5 +84,8 @@ def tsne(features: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[np.ndarray
     if len(idx) > TSNE_MAX:
         idx = np.sort(np.random.default_rng(seed).choice(idx, TSNE_MAX, replace=False))
     perplexity = float(min(30, max(2, (len(idx) - 1) // 3)))
-    emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features[idx])
+    from hartune import progress
+
+    with progress.task(f"t-SNE of {len(idx)} test windows"):
+        emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features[idx])
     return emb, y[idx]

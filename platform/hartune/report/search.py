@@ -160,10 +160,12 @@ def figures(study: optuna.Study) -> tuple[dict[str, Any], list[str]]:
     plots = {"optimization_history.png": ovm.plot_optimization_history,
              "param_importances.png": ovm.plot_param_importances,
              "parallel_coordinate.png": ovm.plot_parallel_coordinate, "slice.png": ovm.plot_slice}
+    from hartune import progress
+
     out, notes = {}, []
     for name, plot in plots.items():
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), progress.task(f"drawing {name}"):
                 warnings.simplefilter("ignore")
                 ax = plot(study)
         except (RuntimeError, ValueError, ZeroDivisionError, IndexError) as e:
@@ -172,6 +174,9 @@ def figures(study: optuna.Study) -> tuple[dict[str, Any], list[str]]:
         first = ax.flat[0] if hasattr(ax, "flat") else ax
         fig = first.figure
         fig.set_size_inches(max(fig.get_size_inches()[0], 6), max(fig.get_size_inches()[1], 4))
-        fig.tight_layout()
+        # tight_layout only handles grid axes (it warns on the parallel-coordinates plot's extra ones);
+        # the figure is saved with bbox_inches="tight" either way
+        if all(ax.get_subplotspec() is not None for ax in fig.axes):
+            fig.tight_layout()
         out[name] = fig
     return out, notes

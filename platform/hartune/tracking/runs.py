@@ -35,6 +35,11 @@ from hartune.tune.outcomes import group_key
 
 # -- tag names -----------------------------------------------------------------------------------------
 PARENT = "mlflow.parentRunId"
+DESCRIPTION_TAG = "mlflow.note.content"  # a run's description in the MLflow UI
+# MLflow 3's UI opens an experiment by this tag: without it, on the GenAI overview (traces, tokens).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"  # the training runs table
+DATASET_CONTEXT_TAG = "mlflow.data.context"  # a dataset input's role: training
 LEVEL_TAG = "hartune.level"  # run | stage | step | group | trial
 TRIAL_TAG = "hartune.trial_id"
 STAGE_TAG = "hartune.stage"  # a step's or trial's stage name
@@ -73,17 +78,74 @@ COUNTS = ("finished", "stopped", "failed")
 
 
 def client(uri: str) -> MlflowClient:
+    """A client of the store at ``uri``. A SQLite store's first client creates its tables, which MLflow
+    announces at INFO ("Creating initial MLflow database tables..."): routine, so not shown."""
+    import logging
+
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=uri)
 
 
 # -- write side ----------------------------------------------------------------------------------------
 def ensure_experiment(c: MlflowClient, name: str) -> str:
+    """The experiment ``name`` (created, or restored if deleted), tagged as model development so that
+    the MLflow UI opens it on its training runs."""
     exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            c.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    return c.create_experiment(name)
+    if exp is None:
+        return c.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    if exp.lifecycle_stage == "deleted":
+        c.restore_experiment(exp.experiment_id)
+    if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before hartune set the kind
+        c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
+
+
+def describe(c: MlflowClient, run_id: str, text: str) -> None:
+    """The run's description (shown on its page and in the runs table)."""
+    set_tags(c, run_id, {DESCRIPTION_TAG: text})
+
+
+def log_dataset(c: MlflowClient, run_id: str, name: str, digest: str, source: str, source_type: str,
+                schema: Mapping[str, Any], profile: Mapping[str, Any]) -> None:
+    """The trial's data as an MLflow dataset input (context ``training``): the runs table's Dataset
+    column shows its name and digest (hartune's data fingerprint, which covers windows, labels and
+    split)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.exceptions import MlflowException
+
+    dataset = Dataset(name=name, digest=digest[:36], source_type=source_type, source=json.dumps({"uri": source}),
+                      schema=json.dumps(schema), profile=json.dumps(profile))
+    for attempt in range(3):
+        try:
+            c.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag(DATASET_CONTEXT_TAG, "training")])])
+            return
+        except MlflowException:
+            # Concurrent trials of one data config create its dataset at once; the store keeps one
+            # (unique name and digest per experiment) and refuses the other, whose retry links to it.
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def share_datasets(c: MlflowClient, experiment_id: str, holder: str, targets: Sequence[str]) -> None:
+    """The dataset inputs of every trial under ``holder`` (through its steps and groups), each distinct
+    one logged once on ``targets`` (the stage and parent runs): the UI shows the parent row collapsed,
+    and its Dataset column then names the data of the run."""
+    found: dict[tuple[str, str], Any] = {}
+    todo = [holder]
+    while todo:
+        under = todo.pop()
+        for r in all_pages(lambda token, under=under: c.search_runs(
+                [experiment_id], f"tags.`{PARENT}` = '{under}'", max_results=1000, page_token=token)):
+            if r.data.tags.get(LEVEL_TAG) != "trial":
+                todo.append(r.info.run_id)
+            for d in r.inputs.dataset_inputs:
+                found.setdefault((d.dataset.name, d.dataset.digest), d)
+    for run_id in targets if found else ():
+        have = {(d.dataset.name, d.dataset.digest) for d in c.get_run(run_id).inputs.dataset_inputs}
+        new = [d for key, d in found.items() if key not in have]
+        if new:
+            c.log_inputs(run_id, datasets=new)
 
 
 def param_key(key: str) -> str:
@@ -588,3 +650,6 @@ class RunTree:
 
     def log_folder(self, run_id: str, folder: Path, artifact_path: str = "report") -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path)
+
+    def log_file(self, run_id: str, path: Path, artifact_path: str = "report") -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)

@@ -45,6 +45,22 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
             raise ConfigError(f"tracking.uri={uri!r}: folder {folder} does not exist")
 
 
+def require_store(uri: str) -> None:
+    """For the commands that only read (``ls``, ``report``, ``promote``, ``ui``): the store must exist
+    already, and nothing is created to find out (a SQLite URI's first client creates the file)."""
+    if uri.startswith(("http://", "https://")):
+        check_reachable(uri)
+        return
+    if uri.startswith("sqlite:///"):
+        present = Path(uri.removeprefix("sqlite:///")).is_file()
+    elif uri.startswith("file:") or "://" not in uri:  # a file store's folder
+        present = Path(uri.removeprefix("file://").removeprefix("file:")).is_dir()
+    else:  # a database server (postgresql://...): it answers for itself
+        return
+    if not present:
+        raise ConfigError(f"no MLflow store at {redact(uri)}; pass --uri or run where it is")
+
+
 def ui_command(uri: str) -> str:
     """The exact command that opens these results in the MLflow UI."""
     if uri.startswith(("http://", "https://")):

@@ -228,3 +228,24 @@ def save_checkpoint(result: TrainResult, folder: Path) -> None:
         "class_names": d.class_names, "channel_names": d.channel_names, "window": d.window,
         "num_channels": d.num_channels, "fingerprint": d.fingerprint,
     }))
+
+
+def log_dataset_input(c: Any, run_id: str, key: str, data: Any, dataset: Any) -> None:
+    """The trial's prepared data as the run's MLflow dataset input: named after the spec's dataset
+    entry, the data fingerprint as digest, the release (URL or file) as source, and a schema of the
+    windows' shape, the classes and the split sizes."""
+    from mlflow.types import Schema, TensorSpec
+
+    origin = dataset.origin()
+    splits = {name: len(getattr(data, name).y) for name in ("train", "val", "test")}
+    schema = {
+        "mlflow_tensorspec": {  # the form MLflow's UI renders
+            "features": Schema([TensorSpec(np.dtype(np.float32), (-1, data.window, data.num_channels), "windows")]).to_json(),
+            "targets": Schema([TensorSpec(np.dtype(np.int64), (-1,), "label")]).to_json(),
+        },
+        "window": data.window, "channels": list(data.channel_names), "classes": list(data.class_names), "splits": splits,
+    }
+    profile = {"fingerprint": data.fingerprint, "num_classes": data.num_classes, "sampling_rate_hz": data.sampling_rate_hz,
+               **{f"{k}_windows": v for k, v in splits.items()}}
+    web = origin.source.startswith(("http://", "https://"))
+    runs.log_dataset(c, run_id, key, data.fingerprint, origin.source, "http" if web else "local", schema, profile)

@@ -7,11 +7,12 @@ configuration and how many trials finished, stopped early or failed.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from hartune.registry import ConfigError
 from hartune.spec import Spec
 from hartune.tracking import git_commit, redact, runs
 from hartune.tune.outcomes import Best, TrialOutcome
+from hartune.tune.progress import ProgressCallback, RunView, activate, duration, stage_line
 from hartune.tune.search import FINAL
 from hartune.tune.stages import StageConfig
 from hartune.tune.trainable import StageContext, run_trial
@@ -34,6 +36,15 @@ class StageSummary:
     best: Best | None
     counts: dict[str, int]
     refit_run: str | None = None  # the trial run of the refit model (``refit: true``)
+    elapsed_s: float | None = None  # None: finished before a resume
+
+    def lines(self, metric: str) -> list[str]:
+        """What the CLI prints of the stage (and the parent run's description holds)."""
+        best = f"best {self.best.label} ({metric} {self.best.value:.4f})" if self.best else None
+        out = [stage_line(self.name, self.counts, best, self.elapsed_s)]
+        if self.refit_run:
+            out.append(f"  refit on every subject: model logged to run {self.refit_run[:8]} (hartune promote picks it)")
+        return out
 
 
 @dataclass
@@ -41,20 +52,36 @@ class RunSummary:
     parent_run_id: str
     experiment_id: str
     stages: list[StageSummary]
+    headline: str = ""  # "<spec>: done in 3m25s; experiment ..., parent run ..."
 
 
-def init_ray(address: str | None, quiet: bool) -> None:
+def init_ray(address: str | None, verbose: bool = False) -> None:
+    """Join the cluster at ``address``, else start a local Ray. Worker output reaches this terminal only
+    when ``verbose``: each trial's stdout and stderr are in its folder of Ray's storage anyway
+    (``RunConfig(log_to_file=True)``)."""
     import logging
 
     import ray
 
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"configure_logging": True, "logging_level": logging.WARNING, "log_to_driver": not quiet}
+    kwargs: dict[str, Any] = {"configure_logging": True, "logging_level": logging.WARNING, "log_to_driver": verbose}
     if address:
         ray.init(address=address, **kwargs)
     else:
+        # Ray 2.60 turns token authentication on for a new local cluster and says so at WARNING level
+        # each time; the cluster is ours and lives as long as this process: that line is not shown.
+        auth = logging.getLogger("ray._private.authentication.authentication_token_setup")
+        if not any(isinstance(f, _NotLocalTokenNotice) for f in auth.filters):
+            auth.addFilter(_NotLocalTokenNotice())
         ray.init(address="local", include_dashboard=False, **kwargs)  # never a `ray start` cluster by chance
+
+
+class _NotLocalTokenNotice:
+    """Drops Ray's notice that a new local cluster uses token authentication (and nothing else)."""
+
+    def filter(self, record: Any) -> bool:
+        return "Token authentication is enabled for this Ray cluster" not in record.getMessage()
 
 
 def outcomes_of(grid: Any) -> list[TrialOutcome]:
@@ -91,9 +118,22 @@ def log_best_model(uri: str, run_id: str, checkpoint_dir: Path) -> None:
     log_torch_model(uri, run_id, model.eval(), np.load(checkpoint_dir / "example.npy"))
 
 
+# Checkpoints kept per trial. Tune forces an experiment-state snapshot whenever a trial has written this
+# many since the last one (so the snapshot never names a deleted checkpoint), and warns when forced
+# snapshots come within 5 s of each other. A trial writes one after its first epoch, then at most every
+# 30 s, then its final one: with 3 kept, a quick trial (first + final) never forces one, and a long one
+# only when Tune's snapshot period exceeds 30 s. The final checkpoint (the model logged as the stage's
+# best) and the latest (a resume) are always among those kept.
+KEEP_CHECKPOINTS = 3
+
+
 class SpecRunner:
-    def __init__(self, spec: Spec, spec_path: Path, spec_hash: str, uri: str, quiet: bool = False) -> None:
-        self.spec, self.spec_path, self.spec_hash, self.uri, self.quiet = spec, spec_path, spec_hash, uri, quiet
+    def __init__(self, spec: Spec, spec_path: Path, spec_hash: str, uri: str, view: RunView | None = None,
+                 verbose: bool = False) -> None:
+        """``view`` shows the progress (default: nothing); ``verbose`` brings back Ray Tune's own
+        reporter and the workers' output on this terminal."""
+        self.spec, self.spec_path, self.spec_hash, self.uri = spec, spec_path, spec_hash, uri
+        self.view, self.verbose = view or RunView(), verbose
         self.resume = False
         self.base_dir = spec_path.parent
         self.client = runs.client(uri)
@@ -103,7 +143,14 @@ class SpecRunner:
         hash): finished stages are read back, the others' Tune experiments are restored (finished trials
         kept, unfinished ones continued from their last epoch's checkpoint), and every MLflow run is
         found again, not created twice."""
+        import time
+
+        import optuna
+
         spec = self.spec
+        t0 = time.monotonic()
+        if not self.verbose:  # "A new study created in RDB ...": the stage's own line says what ran
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
         exp = runs.ensure_experiment(self.client, spec.experiment())
         tags = runs.run_tags(spec.name, self.spec_hash, git_commit(self.base_dir))
         self.resume = resume
@@ -113,10 +160,11 @@ class SpecRunner:
         else:
             parent = runs.start_parent(self.client, exp, spec.name, self.spec_hash, tags[runs.GIT_COMMIT_TAG])
             self.client.log_text(parent, redact(self.spec_path.read_text()), "spec.yaml")
-        init_ray(address, self.quiet)
+        init_ray(address, self.verbose)
         best: dict[str, Best] = {}
         summaries = []
         status = "FINISHED"
+        previous_view = activate(self.view)
         try:
             for st in spec.stages:
                 if only_stage and st.name != only_stage and st.name not in spec.upstream(only_stage):
@@ -128,8 +176,13 @@ class SpecRunner:
             status = "FAILED"
             raise
         finally:
+            activate(previous_view)
             self.client.set_terminated(parent, status)
-        return RunSummary(parent, exp, summaries)
+        headline = (f"{spec.name}: done in {duration(time.monotonic() - t0)}; experiment {spec.experiment()!r}, "
+                    f"parent run {parent}")
+        lines = [line for s in summaries for line in s.lines(spec.stage(s.name).primary_metric)]
+        runs.describe(self.client, parent, "\n".join([headline, *lines]))
+        return RunSummary(parent, exp, summaries, headline)
 
     def _resumable_parent(self) -> str:
         found = runs.RunTree(self.client, self.spec.experiment()).parents(self.spec_hash)
@@ -142,7 +195,16 @@ class SpecRunner:
         return found[0].run_id
 
     def _run_stage(self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]) -> StageSummary:
+        self.view.stage_start(st.name, st.kind, st.primary_metric, st.primary_mode, st.planned_trials(self.spec))
+        summary = self._stage(st, exp, parent, best, tags)
+        self.view.stage_end("\n".join(summary.lines(st.primary_metric)))
+        return summary
+
+    def _stage(self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]) -> StageSummary:
+        import time
+
         spec = self.spec
+        t0 = time.monotonic()
         base = best[st.from_stage].overlay if st.from_stage and st.from_stage in best else {}
         stage_run, done = runs.stage_or_step(self.client, exp, parent, st.name, "stage",
                                              {**tags, **runs.stage_tags(st.name, st.kind)}, self.resume)
@@ -158,8 +220,9 @@ class SpecRunner:
         if b is not None and spec.tracking.log_models != "none":
             self._log_best_models(st, driver, b, exp, stage_run)
         refit = driver.refit(b) if st.refit and b is not None else None
+        runs.share_datasets(self.client, exp, stage_run, [stage_run, parent])
         self.client.set_terminated(stage_run, "FINISHED")
-        return StageSummary(st.name, st.kind, stage_run, b, counts, refit)
+        return StageSummary(st.name, st.kind, stage_run, b, counts, refit, time.monotonic() - t0)
 
     def _finished_stage(self, st: StageConfig, stage_run: str) -> StageSummary:
         """A stage that finished before the interruption: its best and counts, read back from MLflow."""
@@ -234,7 +297,8 @@ class StageRun:
             # finished trials stay finished; unfinished and errored ones continue from their checkpoint
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True,
                                        param_space=plan.param_space)
-            grid = tuner.fit()
+            with tune_output(self.runner.verbose):
+                grid = tuner.fit()
             self._close_lost_trials(grid, parent, name)
             return self._finish(stage, grid, overlays, parent, step)
         # reuse_actors: a worker process runs trial after trial (same resources) instead of importing
@@ -249,12 +313,16 @@ class StageRun:
             run_config=tune.RunConfig(
                 name=name, storage_path=str(storage),
                 failure_config=tune.FailureConfig(max_failures=spec.retries),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # the last epoch's, or the final one
-                callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent)],
-                verbose=0 if self.runner.quiet else 1,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
+                callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent), ProgressCallback()],
+                verbose=1 if self.runner.verbose else 0,  # else our own view (hartune.tune.progress)
+                log_to_file=True,  # each trial's stdout/stderr in its folder of the storage ...
+                sync_config=tune.SyncConfig(sync_artifacts=True),  # ... copied there from its working folder
             ),
         )
-        return self._finish(stage, tuner.fit(), overlays, parent, step)
+        with tune_output(self.runner.verbose):
+            grid = tuner.fit()
+        return self._finish(stage, grid, overlays, parent, step)
 
     def _close_lost_trials(self, grid: Any, parent: str, study_name: str) -> None:
         """Trials the killed driver had started but not yet written into Tune's experiment state are
@@ -317,6 +385,7 @@ class StageRun:
         overlay = deep_merge(best.overlay, {"data": {"split": {"kind": "all"}}, "train": {"epochs": epochs, "patience": None}})
         stage = GridStage(name=f"{st.name}.refit", variants={"refit": overlay}, datasets=[dataset],
                           seeds=st.seed_list(spec)[:1], metric=st.primary_metric, mode=st.primary_mode, fold_axis=False)
+        self.runner.view.add_trials(1)
         _, outcomes = self.tune(stage, {}, step=runs.REFIT_STEP)
         done = [o for o in outcomes if o.status == "finished"]
         if not done:
@@ -362,6 +431,25 @@ class StageRun:
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         self._declared(artifact_file)
         runs.log_png(self.client, self.stage_run, figure, artifact_file)
+
+
+@contextlib.contextmanager
+def tune_output(verbose: bool) -> Iterator[None]:
+    """Ray Tune's own console output: its reporter when ``verbose``, else none. Its new output engine
+    prints the experiment's folder and a TensorBoard hint even at ``verbose=0``; its legacy engine at
+    ``verbose=0`` prints nothing, so that one runs unless Tune's output is wanted."""
+    if verbose:
+        yield
+        return
+    before = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = before
 
 
 def storage_path(spec: Spec) -> Path | str:

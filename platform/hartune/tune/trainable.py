@@ -116,13 +116,16 @@ def report_if_done(ctx: StageContext, parent: str, trial_id: str) -> bool:
 def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     from ray import tune
 
+    from hartune import progress
     from hartune.augment.source import CachedGenerators
     from hartune.data import prepare
     from hartune.tracking import runs
-    from hartune.tracking.trial import TrialTracker, save_checkpoint
+    from hartune.tracking.trial import TrialTracker, log_dataset_input, save_checkpoint
     from hartune.train import train
+    from hartune.tune.progress import TrialFileSink
 
     trial_id = tune.get_context().get_trial_id()
+    progress.set_sink(TrialFileSink(tune.get_context().get_trial_dir()))  # the driver's live view reads it
     # a fold trial hangs under its group's run, which the driver opened before the trial existed
     parent = runs.trial_parent(runs.client(ctx.uri), ctx.experiment_id, ctx.stage_run, config)
     if report_if_done(ctx, parent, trial_id):
@@ -138,6 +141,7 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
         tags[runs.TEST_SUBJECTS_TAG] = ",".join(map(str, data.info["test_subjects"]))  # type: ignore[arg-type]
     tracker = TrialTracker.open(ctx.uri, ctx.experiment_id, parent, trial_id, runs.trial_name(config), params, tags,
                                 every_s=ctx.metrics_every_s)
+    log_dataset_input(tracker.client, tracker.run_id, str(config["dataset"]), data, run_cfg.data.dataset)
     try:
         result = train(run_cfg, data=data, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush)], generators=CachedGenerators(ctx.generator_root),
                        resume=resume_state())
