@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from hartune.models.base import ModelConfig, OddInt
+from hartune.knobs import OddInt
+from hartune.models.base import ModelConfig
 from hartune.models.layers import conv_length
 from hartune.registry import ConfigError, validate_config
 
