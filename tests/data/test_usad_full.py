@@ -93,12 +93,14 @@ def test_plan_without_the_data_downloads_nothing(no_network, _offline_data_root,
     assert "WISDM_ar_v1.1_raw.txt" in data["wisdm"] and "0 here; downloaded from https://" in data["wisdm"]
     assert "9 files under" in data["pamap2"] and "subject101.dat" in data["pamap2"]
     assert [ln.split(":")[0] for ln in plan.splitlines() if ln.startswith("stage ")] == [
-        "stage table2 (grid)", "stage independent (independent)", "stage composite (search from independent)",
-        "stage interleaved (interleaved from composite)", "stage blend (blend from interleaved)", "stage baselines (grid)"]
-    assert "wisdm (5 folds: 0-4)" in plan and "total: 565 trials" in plan
+        "stage table2 (grid)", "stage independent (independent)", "stage composite (grid from independent)",
+        "stage interleaved (interleaved from composite)", "stage composite_tpe (search from independent)",
+        "stage interleaved_tpe (interleaved from composite_tpe)", "stage blend (blend from interleaved)",
+        "stage baselines (grid)"]
+    assert "wisdm (5 folds: 0-4)" in plan and "total: 620 trials" in plan
     assert main(["validate", str(SPEC), "--no-data", "--gpus", "8"]) == 0
     out = capsys.readouterr().out
-    assert "valid without its data (not read); 6 stages, 565 trials" in out and no_network == []
+    assert "valid without its data (not read); 8 stages, 620 trials" in out and no_network == []
 
 
 def test_loso_plan_without_the_data_counts_the_release_subjects(no_network, _offline_data_root, tmp_path, capsys) -> None:
