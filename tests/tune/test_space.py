@@ -212,13 +212,20 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 
 def test_shipped_spaces_load() -> None:
     """Plain spaces convert identically for Ray and Optuna; loss-family files (``loss_independent``,
-    ``loss_interleaved``) hold one such space per family under ``range``."""
+    ``loss_interleaved``) hold one such space per family under ``range``; grid files (Table 10's rows)
+    load as ``grid`` variants, each a non-empty partial run config."""
     from hartune.tune.stages import LossSpaces
+    from hartune.tune.stages.grid import Variants
 
     root = Path(__file__).resolve().parents[2]
     files = sorted((root / "search_spaces").glob("*.yaml"))
     assert len(files) >= 4
+    grid_files = {"loss_composite_table10"}
     for f in files:
+        if f.stem in grid_files:
+            rows = load_space(f.name, f.parent, f.name, model=Variants).root
+            assert rows and all(rows.values()), f.name
+            continue
         if f.stem in ("loss_independent", "loss_interleaved"):
             spaces = [fs.range for fs in load_space(f.name, f.parent, f.name, model=LossSpaces).root.values()]
         else:
