@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from hartune.deploy import profile_estimator, profile_model
-from hartune.models import MODELS, count_parameters, create_model, torch_models
+from hartune.models import MODELS, count_parameters, create_estimator, create_model, torch_models
 from hartune.models.forest import node_count
 from hartune.models.sources import SOURCES, TABLE5_SHAPES
 
@@ -45,7 +45,7 @@ def fitted_forest(shape: tuple[int, int, int]):
     rng = np.random.default_rng(0)
     y = np.arange(1000) % classes
     x = (rng.standard_normal((1000, window, channels)) + y[:, None, None] * 0.5).astype(np.float32)
-    est = create_model("random_forest", in_channels=channels, num_classes=classes, window=window)
+    est = create_estimator("random_forest", in_channels=channels, num_classes=classes, window=window)
     return est.fit(x, y)
 
 
