@@ -172,7 +172,7 @@ class Reporter:
             else:
                 sections.append(self.grid_section(folder, prefix, name or st.name, run, trials, spec, rep))
         if st.kind == "comparison":
-            sections.append(self.comparison_tables(folder, st, everything, spec))
+            sections.append(self.comparison_tables(folder, st, everything, spec, rep))
         sections.append(self.stage_tables(folder, st))
         sections.append(self.model_section(folder, st, everything, metric, mode, rep))
         if not any(t.finished for t in everything):
@@ -214,9 +214,10 @@ class Reporter:
 
     # -- Tables 4 and 6 of a comparison stage ----------------------------------------------------------
     def comparison_tables(self, folder: Folder, st: RunRef, trials: Sequence[TrialRecord],
-                          spec: dict[str, Any] | None) -> str:
+                          spec: dict[str, Any] | None, rep: StageReport) -> str:
         """Table 4 (per-activity accuracy and F1 on each ``per_class`` dataset) and Table 6 (feature-space
-        distances of the ``distances`` rows) of a comparison stage, from its finished trials."""
+        distances of the ``distances`` rows) of a comparison stage, from its finished trials; both follow
+        Table 3 in what ``hartune report`` prints."""
         cfg = CMP.ComparisonSettings.of(parsed(st.params))
         done = [t for t in trials if t.finished]
         if not done:
@@ -232,26 +233,30 @@ class Reporter:
                                                       cm["class_names"], cfg.per_class_accuracy)
             title = f"Table 4 layout: per-activity test accuracy and F1 on {d}, stage {st.name}"
             out.append(self.comparison_table(folder, f"table4_{safe_name(d)}", title, obs, order, CMP.TABLE4_METRICS,
-                                              reference, [CMP.table4_note(cfg.per_class_accuracy)]))
+                                              reference, [CMP.table4_note(cfg.per_class_accuracy)], rep))
         rows = [v for v in order if v in (cfg.distances or order)]
         obs = [self.observation(t) for t in done if t.variant in rows]
         title = f"Table 6 layout: intra-class and inter-class distances on the test split, stage {st.name}"
         out.append(self.comparison_table(folder, "table6", title, obs, rows, CMP.table6_metrics(cfg.feature_space),
                                           reference if reference in rows else None, [CMP.table6_note(cfg.feature_space)],
-                                          percent=False, lower={CMP.intra_key(cfg.feature_space)}))
+                                          rep, percent=False, lower={CMP.intra_key(cfg.feature_space)}))
         return "\n".join(out)
 
     def comparison_table(self, folder: Folder, stem: str, title: str, obs: Sequence[Observation], order: Sequence[str],
                          metrics: Sequence[tuple[str, str]], reference: str | None, notes: list[str],
-                         percent: bool = True, lower: set[str] | frozenset[str] = frozenset()) -> str:
+                         rep: StageReport, percent: bool = True, lower: set[str] | frozenset[str] = frozenset()) -> str:
+        """One table of a comparison stage, written in every format and appended to the printed main."""
         if not any(k in o.metrics for o in obs for k, _ in metrics):
+            rep.notes.append(f"{title}: no trial logged its figures")
             return f"## {title}\n\nno trial logged these figures\n"
         table = ablation_table(obs, order, metrics, percent=percent, title=title, reference=reference,
                                lower_is_better=lower)
         table.notes.extend(notes)
         for fmt, write in ABLATION_WRITERS.items():
             folder.text(f"{stem}.{fmt}", write(table))
+            rep.main[fmt] = f"{rep.main.get(fmt, '')}\n{write(table)}"
         folder.rows(f"{stem}_long", table.long_rows())
+        rep.tables[title] = table
         return f"## {title}\n\n" + ABLATION_WRITERS["md"](table)
 
     # -- cross-validation ---------------------------------------------------------------------------
