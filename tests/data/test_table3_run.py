@@ -23,28 +23,33 @@ from spec_runs import run_spec
 
 SEEDS = [0, 1]
 VARIANTS = ["CNN", "LSTM-CNN", "USAD"]  # USAD last: the reference row
-PAMAP2 = {"dataset": {"name": "pamap2", "channels": "acc9", "subjects": list(nf.PAMAP2_SUBJECTS)}, "window": {"length": 40, "stride": 20},
-          "split": {"kind": "holdout", "test_subjects": [106], "val_subjects": [105]},
-          "train": {"epochs": 1, "batch_size": 32}}
-SPEC = {
-    "name": "t3",
-    "seeds": SEEDS,
-    "max_concurrent": 2,
-    "datasets": {
-        "pamap2_acc": PAMAP2,
-        "pamap2_acc_50": {**PAMAP2, "train_fraction": 0.5},
-        "wisdm": {"dataset": {"name": "wisdm"}, "window": {"length": 20, "stride": 10},
-                  "split": {"kind": "holdout", "test_subjects": [5, 33], "val_subjects": [6]},
-                  "train": {"epochs": 1, "batch_size": 32}},
-    },
-    "stages": [{
-        "name": "table3", "kind": "comparison", "datasets": ["pamap2_acc", "pamap2_acc_50", "wisdm"],
-        "per_class": ["wisdm"], "distances": ["CNN", "USAD"],
-        "variants": {"CNN": {"model": {"name": "cnn", "channels": [8, 8]}},
-                     "LSTM-CNN": {"model": {"name": "lstm_cnn"}},
-                     "USAD": {"model": {"name": "usad"}}},
-    }],
-}
+TRAIN = {"epochs": 1, "batch_size": 32}
+
+
+def spec(data: Path) -> dict:
+    """The stage; the data roots are explicit, since Ray's workers do not see this process's environment."""
+    pamap2 = {"dataset": {"name": "pamap2", "root": str(data / "pamap2"), "channels": "acc9",
+                          "subjects": list(nf.PAMAP2_SUBJECTS)},
+              "window": {"length": 40, "stride": 20},
+              "split": {"kind": "holdout", "test_subjects": [106], "val_subjects": [105]}, "train": TRAIN}
+    return {
+        "name": "t3",
+        "seeds": SEEDS,
+        "max_concurrent": 2,
+        "datasets": {
+            "pamap2_acc": pamap2,
+            "pamap2_acc_50": {**pamap2, "train_fraction": 0.5},
+            "wisdm": {"dataset": {"name": "wisdm", "root": str(data / "wisdm")}, "window": {"length": 20, "stride": 10},
+                      "split": {"kind": "holdout", "test_subjects": [5, 33], "val_subjects": [6]}, "train": TRAIN},
+        },
+        "stages": [{
+            "name": "table3", "kind": "comparison", "datasets": ["pamap2_acc", "pamap2_acc_50", "wisdm"],
+            "per_class": ["wisdm"], "distances": ["CNN", "USAD"],
+            "variants": {"CNN": {"model": {"name": "cnn", "channels": [8, 8]}},
+                         "LSTM-CNN": {"model": {"name": "lstm_cnn"}},
+                         "USAD": {"model": {"name": "usad"}}},
+        }],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +65,7 @@ def reported(tmp_path_factory, ray_local):
         mp.setattr(nf, "PAMAP2_SEGMENTS", [(0, 20), (1, 240), (0, 15), (4, 240), (0, 10), (24, 240), (0, 15)])
         nf.write_wisdm(data / "wisdm")
         nf.write_pamap2(data / "pamap2")
-        rc, c = run_spec(root, SPEC)
+        rc, c = run_spec(root, spec(data))
         assert rc == 0
         out = root / "out"
         printed = io.StringIO()
