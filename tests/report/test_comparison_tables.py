@@ -40,6 +40,7 @@ def test_reference_row_and_lower_is_better() -> None:
     cnn_row = next(line for line in md.splitlines() if line.startswith("| CNN"))
     assert "(" not in usad_row and "(+1.0667)" in cnn_row
     assert "mean minus the reference row's (USAD)" in md and "(lowest for intra_class_distance)" in md
+    assert "against the reference row, pairs matched by seed" in md and "first row" not in md
 
 
 def test_settings_read_back_from_stage_params() -> None:

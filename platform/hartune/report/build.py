@@ -239,12 +239,14 @@ class Reporter:
         title = f"Table 6 layout: intra-class and inter-class distances on the test split, stage {st.name}"
         out.append(self.comparison_table(folder, "table6", title, obs, rows, CMP.table6_metrics(cfg.feature_space),
                                           reference if reference in rows else None, [CMP.table6_note(cfg.feature_space)],
-                                          rep, percent=False, lower={CMP.intra_key(cfg.feature_space)}))
+                                          rep, percent=False, lower={CMP.intra_key(cfg.feature_space)},
+                                          unit="the feature space's distance units"))
         return "\n".join(out)
 
     def comparison_table(self, folder: Folder, stem: str, title: str, obs: Sequence[Observation], order: Sequence[str],
                          metrics: Sequence[tuple[str, str]], reference: str | None, notes: list[str],
-                         rep: StageReport, percent: bool = True, lower: set[str] | frozenset[str] = frozenset()) -> str:
+                         rep: StageReport, percent: bool = True, lower: set[str] | frozenset[str] = frozenset(),
+                         unit: str = "") -> str:
         """One table of a comparison stage, written in every format and appended to the printed main."""
         if not any(k in o.metrics for o in obs for k, _ in metrics):
             rep.notes.append(f"{title}: no trial logged its figures")
@@ -252,6 +254,7 @@ class Reporter:
         table = ablation_table(obs, order, metrics, percent=percent, title=title, reference=reference,
                                lower_is_better=lower)
         table.notes.extend(notes)
+        table.unit = unit
         for fmt, write in ABLATION_WRITERS.items():
             folder.text(f"{stem}.{fmt}", write(table))
             rep.main[fmt] = f"{rep.main.get(fmt, '')}\n{write(table)}"

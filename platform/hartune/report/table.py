@@ -105,6 +105,7 @@ class AblationTable:
     notes: list[str] = field(default_factory=list)
     reference: str = ""  # the row Δ and the tests compare with; "" = the first row
     lower_is_better: frozenset[str] = frozenset()  # metric keys whose lowest mean is the column's best
+    unit: str = ""  # the footnote's unit; "" = percent or fractions
 
     @property
     def reference_row(self) -> str:
@@ -118,7 +119,7 @@ class AblationTable:
         return any(c.cross_validated for c in self.cells.values())
 
     def footnote(self) -> str:
-        unit = "percent" if self.percent else "fractions"
+        unit = self.unit or ("percent" if self.percent else "fractions")
         tests = [c.test for (v, _, _), c in self.cells.items() if v != self.reference_row]
         if self.cross_validated:
             designs = first_seen(c.design() for c in self.cells.values())
@@ -126,11 +127,13 @@ class AblationTable:
         else:
             seeds = sorted({c.n for c in self.cells.values()})
             over = f"n = {'/'.join(map(str, seeds))} seeds, test split"
-        which = "the first row's" if self.reference_row == self.variants[0] else "the reference row's"
+        first = self.reference_row == self.variants[0]
+        which = "the first row's" if first else "the reference row's"
+        tested = footnote_of_tests(tests) if first else footnote_of_tests(tests).replace("the first row", "the reference row")
         lowest = f" (lowest for {', '.join(sorted(self.lower_is_better))})" if self.lower_is_better else ""
         return (f"mean ± std (sample, ddof=1) over {over}, in {unit}; "
                 f"best mean of each column{lowest} in bold; (Δ) = mean minus {which} ({self.reference_row}). "
-                + footnote_of_tests(tests))
+                + tested)
 
     def long_rows(self) -> list[dict[str, object]]:
         """Every cell as one flat row (machine-readable: ``*_long.csv``)."""
