@@ -11,8 +11,11 @@ from hartune.data import DataConfig, prepare
 from hartune.data.fraction import TrainFractionConfig, cell_quota, keep_fraction
 from hartune.registry import ConfigError, validate_config
 
-BASE = {"dataset": {"name": "watch"}, "window": {"length": 100, "stride": 50},
-        "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]}}
+BASE = {
+    "dataset": {"name": "watch"},
+    "window": {"length": 100, "stride": 50},
+    "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
+}
 
 
 def data(**fraction: object):
@@ -37,8 +40,12 @@ def test_each_subject_and_class_keeps_its_share(whole, fraction: float) -> None:
     for key, n in full.items():
         assert kept[key] == cell_quota(n, fraction) and abs(kept[key] - n * fraction) <= 1  # within rounding
     for axis in (0, 1):  # the class and the subject proportions of the training split
-        before = np.bincount(np.array([k[axis] for k, n in full.items() for _ in range(n)])) / sum(full.values())
-        after = np.bincount(np.array([k[axis] for k, n in kept.items() for _ in range(n)])) / sum(kept.values())
+        before = np.bincount(np.array([k[axis] for k, n in full.items() for _ in range(n)])) / sum(
+            full.values()
+        )
+        after = np.bincount(np.array([k[axis] for k, n in kept.items() for _ in range(n)])) / sum(
+            kept.values()
+        )
         np.testing.assert_allclose(after, before, atol=1.5 / sum(kept.values()) * len(full))
     assert half.info["train_fraction"]["kept"] == len(half.train.y) < len(whole.train.y)
 
@@ -56,12 +63,17 @@ def test_validation_and_test_untouched_and_fingerprint_differs(whole) -> None:
 
 
 def test_deterministic_for_a_seed_different_for_another(whole) -> None:
-    a, b = data(train_fraction={"fraction": 0.5, "seed": 0}), data(train_fraction={"fraction": 0.5, "seed": 0})
+    a, b = (
+        data(train_fraction={"fraction": 0.5, "seed": 0}),
+        data(train_fraction={"fraction": 0.5, "seed": 0}),
+    )
     c = data(train_fraction={"fraction": 0.5, "seed": 1})
     np.testing.assert_array_equal(a.train.x, b.train.x)
     assert a.fingerprint == b.fingerprint
     assert c.fingerprint != a.fingerprint and not np.array_equal(c.train.x, a.train.x)
-    assert cells(c.train.subject, c.train.y) == cells(a.train.subject, a.train.y)  # same quotas, other windows
+    assert cells(c.train.subject, c.train.y) == cells(
+        a.train.subject, a.train.y
+    )  # same quotas, other windows
 
 
 def test_pick_first_takes_the_earliest_windows_of_each_cell() -> None:
@@ -72,12 +84,15 @@ def test_pick_first_takes_the_earliest_windows_of_each_cell() -> None:
     assert keep_fraction(y, subject, TrainFractionConfig(fraction=1.0)).tolist() == list(range(8))
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (0, "train_fraction.fraction=0: Input should be greater than 0"),
-    (-0.5, "train_fraction.fraction=-0.5: Input should be greater than 0"),
-    (1.5, "train_fraction.fraction=1.5: Input should be less than or equal to 1"),
-    ({"fraction": 0.5, "pick": "last"}, "train_fraction.pick='last'"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, "train_fraction.fraction=0: Input should be greater than 0"),
+        (-0.5, "train_fraction.fraction=-0.5: Input should be greater than 0"),
+        (1.5, "train_fraction.fraction=1.5: Input should be less than or equal to 1"),
+        ({"fraction": 0.5, "pick": "last"}, "train_fraction.pick='last'"),
+    ],
+)
 def test_bad_fractions_are_one_line(value: object, expected: str) -> None:
     with pytest.raises(ConfigError) as e:
         validate_config(DataConfig, {**BASE, "train_fraction": value})

@@ -28,10 +28,17 @@ TRAIN = {"epochs": 1, "batch_size": 32}
 
 def spec(data: Path) -> dict:
     """The stage; the data roots are explicit, since Ray's workers do not see this process's environment."""
-    pamap2 = {"dataset": {"name": "pamap2", "root": str(data / "pamap2"), "channels": "acc9",
-                          "subjects": list(nf.PAMAP2_SUBJECTS)},
-              "window": {"length": 40, "stride": 20},
-              "split": {"kind": "holdout", "test_subjects": [106], "val_subjects": [105]}, "train": TRAIN}
+    pamap2 = {
+        "dataset": {
+            "name": "pamap2",
+            "root": str(data / "pamap2"),
+            "channels": "acc9",
+            "subjects": list(nf.PAMAP2_SUBJECTS),
+        },
+        "window": {"length": 40, "stride": 20},
+        "split": {"kind": "holdout", "test_subjects": [106], "val_subjects": [105]},
+        "train": TRAIN,
+    }
     return {
         "name": "t3",
         "seeds": SEEDS,
@@ -39,16 +46,27 @@ def spec(data: Path) -> dict:
         "datasets": {
             "pamap2_acc": pamap2,
             "pamap2_acc_50": {**pamap2, "train_fraction": 0.5},
-            "wisdm": {"dataset": {"name": "wisdm", "root": str(data / "wisdm")}, "window": {"length": 20, "stride": 10},
-                      "split": {"kind": "holdout", "test_subjects": [5, 33], "val_subjects": [6]}, "train": TRAIN},
+            "wisdm": {
+                "dataset": {"name": "wisdm", "root": str(data / "wisdm")},
+                "window": {"length": 20, "stride": 10},
+                "split": {"kind": "holdout", "test_subjects": [5, 33], "val_subjects": [6]},
+                "train": TRAIN,
+            },
         },
-        "stages": [{
-            "name": "table3", "kind": "comparison", "datasets": ["pamap2_acc", "pamap2_acc_50", "wisdm"],
-            "per_class": ["wisdm"], "distances": ["CNN", "USAD"],
-            "variants": {"CNN": {"model": {"name": "cnn", "channels": [8, 8]}},
-                         "LSTM-CNN": {"model": {"name": "lstm_cnn"}},
-                         "USAD": {"model": {"name": "usad"}}},
-        }],
+        "stages": [
+            {
+                "name": "table3",
+                "kind": "comparison",
+                "datasets": ["pamap2_acc", "pamap2_acc_50", "wisdm"],
+                "per_class": ["wisdm"],
+                "distances": ["CNN", "USAD"],
+                "variants": {
+                    "CNN": {"model": {"name": "cnn", "channels": [8, 8]}},
+                    "LSTM-CNN": {"model": {"name": "lstm_cnn"}},
+                    "USAD": {"model": {"name": "usad"}},
+                },
+            }
+        ],
     }
 
 
@@ -70,9 +88,16 @@ def reported(tmp_path_factory, ray_local):
         out = root / "out"
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            assert main(["report", "t3", "--uri", f"sqlite:///{root}/mlflow.db", "--out", str(out), "--no-tsne"]) == 0
+            assert (
+                main(["report", "t3", "--uri", f"sqlite:///{root}/mlflow.db", "--out", str(out), "--no-tsne"])
+                == 0
+            )
     exp = c.get_experiment_by_name("t3")
-    trials = [r for r in c.search_runs([exp.experiment_id], max_results=1000) if r.data.tags.get("hartune.level") == "trial"]
+    trials = [
+        r
+        for r in c.search_runs([exp.experiment_id], max_results=1000)
+        if r.data.tags.get("hartune.level") == "trial"
+    ]
     return c, trials, out / "table3", printed.getvalue()
 
 
@@ -84,12 +109,15 @@ def md_rows(text: str) -> dict[str, list[str]]:
 def section(printed: str, title: str) -> str:
     start = printed.index(title)
     end = printed.find("**Table", start + 1)
-    return printed[start: end if end > 0 else None]
+    return printed[start : end if end > 0 else None]
 
 
 def values(trials, variant: str, dataset: str, key: str) -> list[float]:
-    return [t.data.metrics[key] for t in trials
-            if t.data.tags["hartune.variant"] == variant and t.data.params["dataset_key"] == dataset]
+    return [
+        t.data.metrics[key]
+        for t in trials
+        if t.data.tags["hartune.variant"] == variant and t.data.params["dataset_key"] == dataset
+    ]
 
 
 def mean_std(xs: list[float], scale: float = 100.0, digits: int = 2) -> str:
@@ -120,8 +148,16 @@ def test_table3_prints_both_pamap2_columns_and_wisdm_with_the_logged_means(repor
 def test_the_50_percent_setting_trains_on_half_and_tests_on_the_same_windows(reported) -> None:
     c, trials, _, _ = reported
     for v in VARIANTS:
-        full, half = (next(t for t in trials if t.data.tags["hartune.variant"] == v and t.data.params["dataset_key"] == d
-                           and t.data.params["seed"] == "0") for d in ("pamap2_acc", "pamap2_acc_50"))
+        full, half = (
+            next(
+                t
+                for t in trials
+                if t.data.tags["hartune.variant"] == v
+                and t.data.params["dataset_key"] == d
+                and t.data.params["seed"] == "0"
+            )
+            for d in ("pamap2_acc", "pamap2_acc_50")
+        )
         assert half.data.params["data.train_fraction.fraction"] == "0.5"
         assert "data.train_fraction.fraction" not in full.data.params
         assert half.data.tags["hartune.data_fingerprint"] != full.data.tags["hartune.data_fingerprint"]
@@ -129,9 +165,17 @@ def test_the_50_percent_setting_trains_on_half_and_tests_on_the_same_windows(rep
         for name, run in (("full", full), ("half", half)):
             path = c.download_artifacts(run.info.run_id, "data.json")
             windows[name] = json.loads(Path(path).read_text())["split"]["windows"]
-        assert windows["half"]["test"] == windows["full"]["test"] and windows["half"]["val"] == windows["full"]["val"]
-        assert abs(windows["half"]["train"] - windows["full"]["train"] / 2) <= 3  # ± 0.5 in each of 6 (subject, class) cells
-        assert half.data.params["data.dataset.channels"] == "acc9" and full.data.metrics["deploy_num_parameters"] > 0
+        assert (
+            windows["half"]["test"] == windows["full"]["test"]
+            and windows["half"]["val"] == windows["full"]["val"]
+        )
+        assert (
+            abs(windows["half"]["train"] - windows["full"]["train"] / 2) <= 3
+        )  # ± 0.5 in each of 6 (subject, class) cells
+        assert (
+            half.data.params["data.dataset.channels"] == "acc9"
+            and full.data.metrics["deploy_num_parameters"] > 0
+        )
 
 
 @pytest.mark.slow
@@ -151,7 +195,9 @@ def test_table4_is_per_activity_recall_and_f1_on_wisdm(reported) -> None:
             continue
         cm = json.loads(Path(c.download_artifacts(t.info.run_id, "confusion_matrix.json")).read_text())
         names = cm["class_names"]
-        per_variant.setdefault(t.data.tags["hartune.variant"], []).append(class_scores(np.array(cm["confusion_matrix"])))
+        per_variant.setdefault(t.data.tags["hartune.variant"], []).append(
+            class_scores(np.array(cm["confusion_matrix"]))
+        )
     tested = [n for n, k in zip(names, np.array(cm["confusion_matrix"]).sum(1)) if k > 0]
     assert groups == tested and len(tested) >= 3  # the activities of the test subjects, in class order
     for v in VARIANTS:

@@ -23,16 +23,31 @@ def test_class_scores_recall_one_vs_rest_and_f1() -> None:
     np.testing.assert_allclose(ovr[:2], [(8 + 3) / 14, (3 + 8) / 14])
     assert math.isnan(acc[2]) and math.isnan(f1[2])
     obs = per_class_observations(Observation("CNN", "wisdm", 0, {}), CM, ["a", "b", "c"])
-    assert [o.dataset for o in obs] == ["a", "b"] and obs[0].metrics == {"class_accuracy": 0.8, "class_f1": pytest.approx(16 / 19)}
+    assert [o.dataset for o in obs] == ["a", "b"] and obs[0].metrics == {
+        "class_accuracy": 0.8,
+        "class_f1": pytest.approx(16 / 19),
+    }
 
 
 def test_reference_row_and_lower_is_better() -> None:
-    obs = [Observation(v, "d", s, {"intra_class_distance": x, "inter_intra_ratio": 10 / x})
-           for v, xs in {"CNN": (2.0, 2.2, 2.4), "USAD": (1.0, 1.1, 1.3)}.items() for s, x in enumerate(xs)]
-    table = ablation_table(obs, ["CNN", "USAD"], table6_metrics("penultimate")[::2], percent=False,
-                           reference="USAD", lower_is_better={"intra_class_distance"})
+    obs = [
+        Observation(v, "d", s, {"intra_class_distance": x, "inter_intra_ratio": 10 / x})
+        for v, xs in {"CNN": (2.0, 2.2, 2.4), "USAD": (1.0, 1.1, 1.3)}.items()
+        for s, x in enumerate(xs)
+    ]
+    table = ablation_table(
+        obs,
+        ["CNN", "USAD"],
+        table6_metrics("penultimate")[::2],
+        percent=False,
+        reference="USAD",
+        lower_is_better={"intra_class_distance"},
+    )
     assert table.reference_row == "USAD"
-    usad, cnn = table.cell("USAD", "d", "intra_class_distance"), table.cell("CNN", "d", "intra_class_distance")
+    usad, cnn = (
+        table.cell("USAD", "d", "intra_class_distance"),
+        table.cell("CNN", "d", "intra_class_distance"),
+    )
     assert usad.best and not cnn.best and usad.delta == 0 and cnn.delta == pytest.approx(2.2 - 1.1333333)
     assert table.cell("USAD", "d", "inter_intra_ratio").best  # higher is better there
     md = ablation_md(table)
@@ -45,6 +60,10 @@ def test_reference_row_and_lower_is_better() -> None:
 
 def test_settings_read_back_from_stage_params() -> None:
     cfg = ComparisonSettings.of({"stage.per_class": ["wisdm"], "stage.distances": ["CNN", "USAD"]})
-    assert cfg.per_class == ("wisdm",) and cfg.distances == ("CNN", "USAD") and cfg.per_class_accuracy == "recall"
+    assert (
+        cfg.per_class == ("wisdm",)
+        and cfg.distances == ("CNN", "USAD")
+        and cfg.per_class_accuracy == "recall"
+    )
     assert cfg.reference_row(["CNN", "LSTM", "USAD"]) == "USAD"  # the last row by default
     assert ComparisonSettings.of({"stage.reference": "CNN"}).reference_row(["CNN", "USAD"]) == "CNN"

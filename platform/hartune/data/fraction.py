@@ -31,7 +31,9 @@ class TrainFractionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    fraction: float = Field(gt=0, le=1, description="share of each (subject, class) cell's training windows kept")
+    fraction: float = Field(
+        gt=0, le=1, description="share of each (subject, class) cell's training windows kept"
+    )
     seed: int = Field(0, description="which windows; independent of the training seed")
     pick: Literal["random", "first"] = "random"
 

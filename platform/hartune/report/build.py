@@ -1,5 +1,6 @@
 """``hartune report``: one folder per stage with the Table 2-style ablation table, search reports and
-per-model figures, also logged as artifacts of the stage's run (``report/``).
+per-model figures, also logged as artifacts of the stage's run (``report/``). A ``comparison`` stage gets
+Table 3 in Table 2's place, then Tables 4 and 6 (:mod:`hartune.report.comparison`), all three printed.
 
 On a cross-validation axis a grid also gets the per-fold table (``folds``), the per-subject table and
 plot (``per_subject``) and, with 3 or more variants over 5 or more blocks, the Friedman/Nemenyi ranks

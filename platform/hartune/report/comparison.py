@@ -45,8 +45,13 @@ class ComparisonSettings:
         """``params``: the stage run's params, values already parsed (``stage.per_class`` -> list)."""
         get = lambda k, default=None: params.get(f"stage.{k}", default)
         distances = get("distances")
-        return cls(get("reference"), tuple(get("per_class") or ()), get("per_class_accuracy", "recall"),
-                   tuple(distances) if distances else None, get("feature_space", "penultimate"))
+        return cls(
+            get("reference"),
+            tuple(get("per_class") or ()),
+            get("per_class_accuracy", "recall"),
+            tuple(distances) if distances else None,
+            get("feature_space", "penultimate"),
+        )
 
     def reference_row(self, order: Sequence[str]) -> str:
         """The reference: the one named, else the last row (Table 3 ends with the paper's model)."""
@@ -68,12 +73,16 @@ def class_scores(cm: np.ndarray, accuracy: str = "recall") -> tuple[np.ndarray, 
     return np.where(missing, np.nan, acc), np.where(missing, np.nan, f1)
 
 
-def per_class_observations(trial: Observation, cm: np.ndarray, class_names: Sequence[str],
-                           accuracy: str = "recall") -> list[Observation]:
+def per_class_observations(
+    trial: Observation, cm: np.ndarray, class_names: Sequence[str], accuracy: str = "recall"
+) -> list[Observation]:
     """One trial's Table 4 cells: an observation per class (as the column group) of the trial's row."""
     acc, f1 = class_scores(cm, accuracy)
-    return [replace(trial, dataset=name, metrics={"class_accuracy": float(a), "class_f1": float(f)})
-            for name, a, f in zip(class_names, acc, f1) if not np.isnan(a)]
+    return [
+        replace(trial, dataset=name, metrics={"class_accuracy": float(a), "class_f1": float(f)})
+        for name, a, f in zip(class_names, acc, f1)
+        if not np.isnan(a)
+    ]
 
 
 def table6_metrics(space: str) -> tuple[tuple[str, str], ...]:
@@ -94,6 +103,8 @@ def table4_note(accuracy: str) -> str:
 
 def table6_note(space: str) -> str:
     where = "penultimate features (the classifier's `features`)" if space == "penultimate" else "logits"
-    return (f"Distances on the test split in the space of the {where}, Euclidean: Intra = mean over classes of the mean "
-            "distance of a class's windows to its centroid; Inter = mean distance between class centroids; Ratio = "
-            "Inter / Intra (Appendix B). Units are the space's own, so compare Ratio across models.")
+    return (
+        f"Distances on the test split in the space of the {where}, Euclidean: Intra = mean over classes of the mean "
+        "distance of a class's windows to its centroid; Inter = mean distance between class centroids; Ratio = "
+        "Inter / Intra (Appendix B). Units are the space's own, so compare Ratio across models."
+    )

@@ -36,7 +36,9 @@ class ComparisonStage(GridStage):
 
     kind: Literal["comparison"] = "comparison"
     reference: str | None = Field(None, description="the row the others are compared with; default: the last")
-    per_class: list[str] = Field(default_factory=list, description="Table 4: per-activity metrics on these datasets")
+    per_class: list[str] = Field(
+        default_factory=list, description="Table 4: per-activity metrics on these datasets"
+    )
     per_class_accuracy: Literal["recall", "one_vs_rest"] = "recall"
     distances: list[str] | None = Field(None, description="Table 6's rows (variants); default: every row")
     feature_space: FeatureSpace = "penultimate"  # type: ignore[valid-type]
@@ -47,11 +49,15 @@ class ComparisonStage(GridStage):
     def candidate_runs(self, spec: SpecView, index: int) -> list[tuple[str, Any]]:
         """The grid's runs, after checking that the report's rows and datasets are the stage's own."""
         rows, datasets = list(self.overlays(spec)), self.dataset_keys(spec)
-        checks = [("reference", [self.reference] if self.reference else [], rows, "a variant"),
-                  ("distances", self.distances or [], rows, "a variant"),
-                  ("per_class", self.per_class, datasets, "a dataset of the stage")]
+        checks = [
+            ("reference", [self.reference] if self.reference else [], rows, "a variant"),
+            ("distances", self.distances or [], rows, "a variant"),
+            ("per_class", self.per_class, datasets, "a dataset of the stage"),
+        ]
         for key, given, accepted, what in checks:
             bad = [v for v in given if v not in accepted]
             if bad:
-                raise ConfigError(f"stages[{index}].{key}: {bad[0]!r} is not {what}; accepted: {', '.join(accepted)}")
+                raise ConfigError(
+                    f"stages[{index}].{key}: {bad[0]!r} is not {what}; accepted: {', '.join(accepted)}"
+                )
         return super().candidate_runs(spec, index)
