@@ -105,7 +105,9 @@ def prepare(cfg: DataConfig) -> PreparedData:
     fraction = {}
     if cfg.train_fraction is not None:
         keep = keep_fraction(windows.y[train_idx], windows.subject[train_idx], cfg.train_fraction)
-        fraction = {"train_fraction": {**cfg.train_fraction.model_dump(), "kept": len(keep), "of": len(train_idx)}}
+        fraction = {
+            "train_fraction": {**cfg.train_fraction.model_dump(), "kept": len(keep), "of": len(train_idx)}
+        }
         train_idx = train_idx[keep]
     if cfg.imbalance is not None:
         train_idx = train_idx[subsample(windows.y[train_idx], cfg.imbalance, rec.class_names)]
