@@ -101,6 +101,19 @@ CASES = {
                                        "give metric and mode together"),
     "unknown run preset": (edit("stages/0/variants/A", {"preset": "lstmm"}),
                            "stages[0].variants.A.preset='lstmm': unknown run preset; valid: dae_cnn_source, hs_cnn_source"),
+    "train fraction of zero": (edit("datasets/watch/train_fraction", 0),
+                               "datasets.watch.train_fraction.fraction=0: Input should be greater than 0"),
+    "train fraction above one": (edit("datasets/watch/train_fraction", 1.5),
+                                 "datasets.watch.train_fraction.fraction=1.5: Input should be less than or equal to 1"),
+    "comparison reference not a row": (edit("stages/0", {"name": "grid", "kind": "comparison", "variants": {"A": {"model": "cnn"}},
+                                                       "reference": "USAD"}),
+                                       "stages[0].reference: 'USAD' is not a variant; accepted: A"),
+    "comparison per-class dataset not the stage's": (edit("stages/0", {"name": "grid", "kind": "comparison", "variants": {"A": {"model": "cnn"}},
+                                                                     "per_class": ["wisdm"]}),
+                                                     "stages[0].per_class: 'wisdm' is not a dataset of the stage; accepted: watch"),
+    "comparison feature space unknown": (edit("stages/0", {"name": "grid", "kind": "comparison", "variants": {"A": {"model": "cnn"}},
+                                                         "feature_space": "tsne"}),
+                                         "stages[0].feature_space='tsne': Input should be 'penultimate' or 'logits'"),
     "grid file missing": (edit("stages/0/variants", "no_such_rows.yaml"),
                           "stages[0].variants='no_such_rows.yaml': cannot read"),
 }
@@ -180,7 +193,7 @@ def test_real_command_exits_2(tmp_path) -> None:
     spec = edit("models/cnn/name", "usadd")(GOOD)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(spec))
-    out = subprocess.run([sys.executable, "-m", "hartune.cli", "run", str(path)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "hartune.cli", "run", str(path)], check=False, capture_output=True, text=True,
                          cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "unknown model 'usadd'" in out.stderr

@@ -98,6 +98,20 @@ def test_pamap2_channel_sets(tmp_path: Path, channels: str, count: int) -> None:
     assert all("temp" not in c for c in rec.channel_names)
 
 
+@pytest.mark.parametrize(("channels", "columns"), [
+    ("acc9", [4, 5, 6, 21, 22, 23, 38, 39, 40]), ("acc9_6g", [7, 8, 9, 24, 25, 26, 41, 42, 43]),
+    ("acc3_hand", [4, 5, 6]), ("acc3_chest", [21, 22, 23]), ("acc3_ankle", [38, 39, 40]),
+])
+def test_pamap2_acceleration_sets_read_their_accelerometer_columns(tmp_path: Path, channels: str, columns: list[int]) -> None:
+    """Table 3's ``acc9`` and its alternatives hold exactly the named accelerometer columns of the file."""
+    write_pamap2(tmp_path, subjects=(101,))
+    rec = load("pamap2", tmp_path, subjects=[101], channels=channels)
+    assert all("_acc" in c for c in rec.channel_names) and len(rec.channel_names) == len(columns)
+    table = np.genfromtxt(tmp_path / "PAMAP2_Dataset" / "Protocol" / "subject101.dat")
+    lying = table[20:100]  # the first protocol run (activity 1), outside the lost hand packet
+    np.testing.assert_allclose(rec.signals[0][:30], lying[:30, columns], rtol=1e-5)
+
+
 def test_pamap2_rejects_subjects_outside_the_release() -> None:
     with pytest.raises(ValueError, match=r"subjects \[110\] are not in the release; accepted: \[101"):
         DATASETS.get("pamap2")(subjects=[101, 110])

@@ -38,10 +38,11 @@ def test_full_spec_validates_and_plans_with_the_data_present(releases, tmp_path,
     # Table 2's nine rows + the mixed-augmentation row; Table 10's seven rows; Tables 11-13 as one pass of
     # grid rounds (4 + 5 + 3 points after round 0); the TPE stages beyond the paper. WISDM's preset is
     # 5-fold cross-validation by subject: 5 trials per configuration on it, 1 on PAMAP2 and OPPORTUNITY.
-    per_row = {"table2": 5 + 1 + 1, "baselines": 5 + 1}
+    # Table 3's comparison stage: 23 rows on PAMAP2 (acceleration, 100% and 50%) and WISDM's 5 folds.
+    per_row = {"table2": 5 + 1 + 1, "baselines": 1 + 1 + 5}
     assert counts == {"table2": 10 * per_row["table2"] * 3, "independent": 12 * 3, "composite": 7 * 3,
                       "interleaved": 1 + 4 + 5 + 3, "composite_tpe": 30, "interleaved_tpe": 1 + 9 * 8,
-                      "blend": 7 * 3, "baselines": 12 * per_row["baselines"] * 3}
+                      "blend": 7 * 3, "baselines": 23 * per_row["baselines"] * 3}
     assert "Data Augmentation, mixed 1:4 (not the paper's)" in plan and "selected by val_ece (min)" in plan
     assert "grid rounds over each family's points: label_smoothing (4), focal (5), class_balanced (3)" in plan
     assert "wisdm (5 folds: 0-4)" in plan
@@ -89,18 +90,19 @@ def test_plan_without_the_data_downloads_nothing(no_network, _offline_data_root,
     assert no_network == []
     assert list(_offline_data_root.iterdir()) == []  # nothing written there either
     data = {line.split()[1]: line for line in plan.splitlines() if line.startswith("data ")}
-    assert set(data) == {"wisdm", "pamap2", "opportunity"}
+    assert set(data) == {"wisdm", "pamap2", "opportunity", "pamap2_acc", "pamap2_acc_50"}
     assert "WISDM_ar_v1.1_raw.txt" in data["wisdm"] and "0 here; downloaded from https://" in data["wisdm"]
     assert "9 files under" in data["pamap2"] and "subject101.dat" in data["pamap2"]
+    assert "9 files under" in data["pamap2_acc_50"]  # Table 3's settings read the same release
     assert [ln.split(":")[0] for ln in plan.splitlines() if ln.startswith("stage ")] == [
         "stage table2 (grid)", "stage independent (independent)", "stage composite (grid from independent)",
         "stage interleaved (interleaved from composite)", "stage composite_tpe (search from independent)",
         "stage interleaved_tpe (interleaved from composite_tpe)", "stage blend (blend from interleaved)",
-        "stage baselines (grid)"]
-    assert "wisdm (5 folds: 0-4)" in plan and "total: 620 trials" in plan
+        "stage baselines (comparison)"]
+    assert "wisdm (5 folds: 0-4)" in plan and "total: 887 trials" in plan
     assert main(["validate", str(SPEC), "--no-data", "--gpus", "8"]) == 0
     out = capsys.readouterr().out
-    assert "valid without its data (not read); 8 stages, 620 trials" in out and no_network == []
+    assert "valid without its data (not read); 8 stages, 887 trials" in out and no_network == []
 
 
 def test_loso_plan_without_the_data_counts_the_release_subjects(no_network, _offline_data_root, tmp_path, capsys) -> None:

@@ -7,6 +7,20 @@ heart rate (bpm, ~9 Hz, so ``NaN`` between readings), then per IMU 17 values: te
 never used here). Activity 0 (transients between activities) is dropped, which cuts each file into
 runs of one activity: each run is a recording, so no window spans a dropped transient. Heart rate is
 held from one reading to the next; IMU gaps (dropped packets) are interpolated linearly.
+
+Channel sets (``channels``). USAD's Table 3 "selected the three-axis acceleration data from the PAMAP2
+data set" (§4.3, after Zuo et al. [17]) without naming the columns; ``acc9`` is our reading of it:
+
+* ``acc9`` (Table 3): the x, y, z of the ±16 g accelerometer of each of the three IMUs (hand, chest,
+  ankle), 0-based columns 4-6, 21-23, 38-40: 9 channels. The ±16 g sensor because the release's readme
+  recommends it (the ±6 g one saturates in fast movements such as running and rope jumping and is "not
+  precisely calibrated"), and all three IMUs because "the" acceleration data of PAMAP2 is all of it; one
+  IMU would discard two thirds of the signal the other channel sets keep.
+* alternatives, as values of the same key: ``acc9_6g`` (the ±6 g accelerometers, columns 7-9, 24-26,
+  41-43), and ``acc3_hand`` / ``acc3_chest`` / ``acc3_ankle`` (one IMU's ±16 g accelerometer: three
+  channels, the literal "three-axis" reading, WISDM's layout).
+* the others: ``paper40`` (heart rate + every valid IMU column: USAD's 40 channels of Tables 2 and 5),
+  ``imu36`` (no heart rate, no temperatures), ``acc_gyro18`` (±16 g accelerometers and gyroscopes).
 """
 
 from __future__ import annotations
@@ -48,8 +62,11 @@ CHANNEL_SETS: dict[str, list[int]] = {
     "paper40": [HEART_RATE, *_imu_columns(("temp", "acc16", "acc6", "gyro", "mag"))],
     "imu36": _imu_columns(("acc16", "acc6", "gyro", "mag")),  # whar-datasets, xushige
     "acc_gyro18": _imu_columns(("acc16", "gyro")),  # ISWC22 / TinyHAR, self-attention-HAR
-    "acc9": _imu_columns(("acc16",)),  # 3-axis acceleration only
+    "acc9": _imu_columns(("acc16",)),  # Table 3's three-axis acceleration (module docstring)
+    "acc9_6g": _imu_columns(("acc6",)),
+    **{f"acc3_{imu}": [base + k for k in _PARTS["acc16"]] for imu, base in IMUS.items()},
 }
+ChannelSet = Literal["paper40", "imu36", "acc_gyro18", "acc9", "acc9_6g", "acc3_hand", "acc3_chest", "acc3_ankle"]
 
 
 def _file(subject: int) -> str:
@@ -70,7 +87,7 @@ class PAMAP2Dataset(NativeDataset):
 
     name: Literal["pamap2"] = "pamap2"
     subjects: tuple[int, ...] = Field(SUBJECTS, min_length=1, description="which Protocol/subjectN.dat")
-    channels: Literal["paper40", "imu36", "acc_gyro18", "acc9"] = "paper40"
+    channels: ChannelSet = "paper40"
 
     RELEASE_SUBJECTS: ClassVar[tuple[int, ...]] = SUBJECTS
     SOURCE: ClassVar[Source] = Source(URL)

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hartune.data.datasets import DATASETS, load_recordings
+from hartune.data.fraction import TrainFractionConfig, keep_fraction
 from hartune.data.imbalance import ImbalanceConfig, subsample
 from hartune.data.splits import SPLITS
 from hartune.data.windows import WindowConfig, Windows, make_windows
@@ -31,8 +32,17 @@ class DataConfig(BaseModel):
     dataset: AnyDataset = Field(default_factory=lambda: DATASETS.get("watch")())  # type: ignore[valid-type]
     window: WindowConfig = WindowConfig()
     split: AnySplit = Field(default_factory=lambda: SPLITS.get("holdout")())  # type: ignore[valid-type]
+    # Table 3's "50%" column: keep this share of the training windows, by subject and class
+    # (``hartune.data.fraction``); applied before ``imbalance``. None (or 1) keeps them all.
+    train_fraction: TrainFractionConfig | None = None
     imbalance: ImbalanceConfig | None = None
     normalize: Literal["zscore", "none"] = "zscore"
+
+    @field_validator("train_fraction", mode="before")
+    @classmethod
+    def _fraction_shorthand(cls, v: object) -> object:
+        """``train_fraction: 0.5`` is short for ``{fraction: 0.5}``."""
+        return {"fraction": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,13 @@ def prepare(cfg: DataConfig) -> PreparedData:
     windows = make_windows(rec, cfg.window)
     idx = cfg.split.assign(windows.subject, windows.y, session=windows.session)
     train_idx = idx.train
+    fraction = {}
+    if cfg.train_fraction is not None:
+        keep = keep_fraction(windows.y[train_idx], windows.subject[train_idx], cfg.train_fraction)
+        fraction = {
+            "train_fraction": {**cfg.train_fraction.model_dump(), "kept": len(keep), "of": len(train_idx)}
+        }
+        train_idx = train_idx[keep]
     if cfg.imbalance is not None:
         train_idx = train_idx[subsample(windows.y[train_idx], cfg.imbalance, rec.class_names)]
     parts = {"train": windows.take(train_idx), "val": windows.take(idx.val), "test": windows.take(idx.test)}
@@ -118,6 +135,7 @@ def prepare(cfg: DataConfig) -> PreparedData:
         sampling_rate_hz=float(rec.sampling_rate_hz),
         info={
             **idx.info,
+            **fraction,
             "class_counts": counts,
             "windows": {k: len(w) for k, w in parts.items()},
             "dataset": rec.info,  # the loader's own report: rows dropped and why, gaps filled, cache

@@ -69,6 +69,17 @@ class Normalized(nn.Module):
         return self.model(self.normalize(x))
 
 
+@torch.no_grad()
+def embeddings(model: HARClassifier, x: torch.Tensor, batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Penultimate features ``(N, D)`` and logits ``(N, K)`` of normalised windows ``(N, T, C)``, in eval
+    mode and in batches: the two spaces the Appendix-B distances can be measured in."""
+    model.eval()
+    feats = torch.cat([model.features(x[i : i + batch]).reshape(len(x[i : i + batch]), -1)
+                       for i in range(0, len(x), batch)])  # (N, D)
+    logits = torch.cat([model.head(feats[i : i + batch]) for i in range(0, len(feats), batch)])  # (N, K)
+    return feats, logits
+
+
 # "torch": a HARClassifier trained per epoch (``create_model``); "sklearn": a scikit-learn pipeline fitted
 # once (``create_estimator``). The trainer of a family is looked up by this name (``hartune.train``).
 Family = Literal["torch", "sklearn"]

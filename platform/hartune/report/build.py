@@ -1,5 +1,6 @@
 """``hartune report``: one folder per stage with the Table 2-style ablation table, search reports and
-per-model figures, also logged as artifacts of the stage's run (``report/``).
+per-model figures, also logged as artifacts of the stage's run (``report/``). A ``comparison`` stage gets
+Table 3 in Table 2's place, then Tables 4 and 6 (:mod:`hartune.report.comparison`), all three printed.
 
 On a cross-validation axis a grid also gets the per-fold table (``folds``), the per-subject table and
 plot (``per_subject``) and, with 3 or more variants over 5 or more blocks, the Friedman/Nemenyi ranks
@@ -24,10 +25,18 @@ from typing import Any
 
 import numpy as np
 
+from hartune.report import comparison as CMP
 from hartune.report import cv as CV
 from hartune.report import search as S
 from hartune.report.page import write_page
-from hartune.report.table import AUC_COLUMN, AblationTable, Observation, ablation_table, table2_metrics
+from hartune.report.table import (
+    AUC_COLUMN,
+    TABLE3_METRICS,
+    AblationTable,
+    Observation,
+    ablation_table,
+    table2_metrics,
+)
 from hartune.report.writers import ABLATION_WRITERS, FORMATS, ROWS_WRITERS, rows_md
 from hartune.tracking.runs import RunRef, RunTree, TrialRecord, param_key
 
@@ -127,6 +136,11 @@ def point_row(row: dict[str, Any], point: TrialRecord, metric: str) -> dict[str,
             "folds finished": f"{int(point.metrics.get('folds_finished', 0))}/{int(point.metrics.get('folds', 0))}", **rest}
 
 
+def parsed(params: dict[str, str]) -> dict[str, Any]:
+    """A run's params with their logged text parsed back (``"['wisdm']"`` -> a list)."""
+    return {k: S._value(v) for k, v in params.items()}
+
+
 def csv_rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -158,6 +172,8 @@ class Reporter:
                 sections.append(self.search_section(folder, prefix, name or st.name, run, trials, metric, mode, rep))
             else:
                 sections.append(self.grid_section(folder, prefix, name or st.name, run, trials, spec, rep))
+        if st.kind == "comparison":
+            sections.append(self.comparison_tables(folder, st, everything, spec, rep))
         sections.append(self.stage_tables(folder, st))
         sections.append(self.model_section(folder, st, everything, metric, mode, rep))
         if not any(t.finished for t in everything):
@@ -176,14 +192,19 @@ class Reporter:
             return f"## {title}\n\nno finished trial\n"
         order = variant_order(spec, rep.stage if not prefix else "", run.params, trials)
         obs = [self.observation(t) for t in done]
-        table = ablation_table(obs, order, self.metrics, title=f"Table 2 layout: stage {title}")
-        table.notes.append(AUC_COLUMN[self.auc][1])
+        if rep.kind == "comparison":  # Table 3: Acc and F1, every row against the reference
+            stem, reference = "table3", CMP.ComparisonSettings.of(parsed(run.params)).reference_row(order)
+            table = ablation_table(obs, order, TABLE3_METRICS, title=f"Table 3 layout: stage {title}", reference=reference)
+        else:
+            stem = "table2"
+            table = ablation_table(obs, order, self.metrics, title=f"Table 2 layout: stage {title}")
+            table.notes.append(AUC_COLUMN[self.auc][1])
         left = len(trials) - len(done)
         if left:
             table.notes.append(f"{left} trial(s) not finished (stopped early or failed) are left out.")
         for fmt, write in ABLATION_WRITERS.items():
-            folder.text(f"{prefix}table2.{fmt}", write(table))
-        folder.rows(f"{prefix}table2_long", table.long_rows())
+            folder.text(f"{prefix}{stem}.{fmt}", write(table))
+        folder.rows(f"{prefix}{stem}_long", table.long_rows())
         rep.tables[title] = table
         if not prefix and not rep.main:
             rep.main = {fmt: write(table) for fmt, write in ABLATION_WRITERS.items()}
@@ -191,6 +212,56 @@ class Reporter:
         if table.cross_validated:
             text += self.fold_tables(folder, prefix, title, done, obs, table.variants)
         return text + self.ranks_section(folder, prefix, table, rep)
+
+    # -- Tables 4 and 6 of a comparison stage ----------------------------------------------------------
+    def comparison_tables(self, folder: Folder, st: RunRef, trials: Sequence[TrialRecord],
+                          spec: dict[str, Any] | None, rep: StageReport) -> str:
+        """Table 4 (per-activity accuracy and F1 on each ``per_class`` dataset) and Table 6 (feature-space
+        distances of the ``distances`` rows) of a comparison stage, from its finished trials; both follow
+        Table 3 in what ``hartune report`` prints."""
+        cfg = CMP.ComparisonSettings.of(parsed(st.params))
+        done = [t for t in trials if t.finished]
+        if not done:
+            return ""
+        order = variant_order(spec, st.name, st.params, trials)
+        reference, out = cfg.reference_row(order), []
+        for d in cfg.per_class:
+            obs = []
+            for t in (t for t in done if t.dataset == d):
+                cm = self.store.json(t.run_id, "confusion_matrix.json")
+                if cm:
+                    obs += CMP.per_class_observations(self.observation(t), np.array(cm["confusion_matrix"]),
+                                                      cm["class_names"], cfg.per_class_accuracy)
+            title = f"Table 4 layout: per-activity test accuracy and F1 on {d}, stage {st.name}"
+            out.append(self.comparison_table(folder, f"table4_{safe_name(d)}", title, obs, order, CMP.TABLE4_METRICS,
+                                              reference, [CMP.table4_note(cfg.per_class_accuracy)], rep))
+        rows = [v for v in order if v in (cfg.distances or order)]
+        obs = [self.observation(t) for t in done if t.variant in rows]
+        title = f"Table 6 layout: intra-class and inter-class distances on the test split, stage {st.name}"
+        out.append(self.comparison_table(folder, "table6", title, obs, rows, CMP.table6_metrics(cfg.feature_space),
+                                          reference if reference in rows else None, [CMP.table6_note(cfg.feature_space)],
+                                          rep, percent=False, lower={CMP.intra_key(cfg.feature_space)},
+                                          unit="the feature space's distance units"))
+        return "\n".join(out)
+
+    def comparison_table(self, folder: Folder, stem: str, title: str, obs: Sequence[Observation], order: Sequence[str],
+                         metrics: Sequence[tuple[str, str]], reference: str | None, notes: list[str],
+                         rep: StageReport, percent: bool = True, lower: set[str] | frozenset[str] = frozenset(),
+                         unit: str = "") -> str:
+        """One table of a comparison stage, written in every format and appended to the printed main."""
+        if not any(k in o.metrics for o in obs for k, _ in metrics):
+            rep.notes.append(f"{title}: no trial logged its figures")
+            return f"## {title}\n\nno trial logged these figures\n"
+        table = ablation_table(obs, order, metrics, percent=percent, title=title, reference=reference,
+                               lower_is_better=lower)
+        table.notes.extend(notes)
+        table.unit = unit
+        for fmt, write in ABLATION_WRITERS.items():
+            folder.text(f"{stem}.{fmt}", write(table))
+            rep.main[fmt] = f"{rep.main.get(fmt, '')}\n{write(table)}"
+        folder.rows(f"{stem}_long", table.long_rows())
+        rep.tables[title] = table
+        return f"## {title}\n\n" + ABLATION_WRITERS["md"](table)
 
     # -- cross-validation ---------------------------------------------------------------------------
     def fold_data(self, t: TrialRecord) -> tuple[float, list[dict[str, Any]]]:

@@ -1,9 +1,12 @@
 """The ablation table in the layout of the USAD paper's Table 2 (pure: numbers in, a table out).
 
-Rows are the variants in spec order (the first row is the reference), column groups are the datasets,
-and each group holds Acc, Pre, Rec, F1, G-mean and AUC. A cell is ``mean ± std`` over the seeds (sample
+Rows are the variants in spec order (the first row is the reference, unless ``reference`` names
+another), column groups are the datasets, and each group holds Acc, Pre, Rec, F1, G-mean and AUC.
+Table 3 (``TABLE3_METRICS``), Table 4 and Table 6 (:mod:`hartune.report.comparison`) are the same table
+with other columns: a metric in ``lower_is_better`` (Table 6's intra-class distance) marks its lowest
+mean as the best. A cell is ``mean ± std`` over the seeds (sample
 standard deviation, ddof = 1), in percent as in the paper; the best mean of each column is marked; every
-other row shows Δ, its mean minus the first row's (percentage points), and a dagger when the paired test
+other row shows Δ, its mean minus the reference row's (percentage points), and a dagger when the paired test
 across seeds (:mod:`hartune.report.stats`) gives p < 0.05.
 
 On a cross-validation axis a cell holds one value per (seed, fold): its mean ± std is over folds × seeds,
@@ -26,6 +29,7 @@ TABLE2_METRICS: tuple[tuple[str, str], ...] = (
     ("accuracy", "Acc."), ("precision_macro", "Pre."), ("recall_macro", "Rec."),
     ("f1_macro", "F1"), ("gmean", "G-mean"), ("auc_macro", "AUC"),
 )
+TABLE3_METRICS: tuple[tuple[str, str], ...] = (("accuracy", "Acc."), ("f1_macro", "F1"))  # Table 3's columns
 # Which logged AUC fills the AUC column (``hartune report --auc``), and the footnote that says so.
 AUC_COLUMN: dict[str, tuple[str, str]] = {
     "prob": ("auc_macro", "AUC: one-vs-rest ROC AUC of the predicted probabilities, macro mean."),
@@ -99,6 +103,13 @@ class AblationTable:
     percent: bool = True
     title: str = ""
     notes: list[str] = field(default_factory=list)
+    reference: str = ""  # the row Δ and the tests compare with; "" = the first row
+    lower_is_better: frozenset[str] = frozenset()  # metric keys whose lowest mean is the column's best
+    unit: str = ""  # the footnote's unit; "" = percent or fractions
+
+    @property
+    def reference_row(self) -> str:
+        return self.reference or self.variants[0]
 
     def cell(self, variant: str, dataset: str, metric: str) -> Cell | None:
         return self.cells.get((variant, dataset, metric))
@@ -108,17 +119,21 @@ class AblationTable:
         return any(c.cross_validated for c in self.cells.values())
 
     def footnote(self) -> str:
-        unit = "percent" if self.percent else "fractions"
-        tests = [c.test for (v, _, _), c in self.cells.items() if v != self.variants[0]]
+        unit = self.unit or ("percent" if self.percent else "fractions")
+        tests = [c.test for (v, _, _), c in self.cells.items() if v != self.reference_row]
         if self.cross_validated:
             designs = first_seen(c.design() for c in self.cells.values())
             over = f"n = {' / '.join(designs)}, test split of each fold (its held-out subjects)"
         else:
             seeds = sorted({c.n for c in self.cells.values()})
             over = f"n = {'/'.join(map(str, seeds))} seeds, test split"
+        first = self.reference_row == self.variants[0]
+        which = "the first row's" if first else "the reference row's"
+        tested = footnote_of_tests(tests) if first else footnote_of_tests(tests).replace("the first row", "the reference row")
+        lowest = f" (lowest for {', '.join(sorted(self.lower_is_better))})" if self.lower_is_better else ""
         return (f"mean ± std (sample, ddof=1) over {over}, in {unit}; "
-                f"best mean of each column in bold; (Δ) = mean minus the first row's ({self.variants[0]}). "
-                + footnote_of_tests(tests))
+                f"best mean of each column{lowest} in bold; (Δ) = mean minus {which} ({self.reference_row}). "
+                + tested)
 
     def long_rows(self) -> list[dict[str, object]]:
         """Every cell as one flat row (machine-readable: ``*_long.csv``)."""
@@ -153,13 +168,17 @@ def first_seen(names: Iterable[str]) -> list[str]:
 def ablation_table(
     observations: Iterable[Observation], order: Sequence[str] | None = None,
     metrics: Sequence[tuple[str, str]] = TABLE2_METRICS, percent: bool = True, title: str = "",
+    reference: str | None = None, lower_is_better: Iterable[str] = (),
 ) -> AblationTable:
     """Build the table. ``order`` lists the variants (spec order); variants it omits follow in
-    first-seen order, and listed variants without observations are dropped."""
+    first-seen order, and listed variants without observations are dropped. ``reference`` is the row
+    the others are compared with (default, or when it has no observation: the first row)."""
     obs = list(observations)
     seen = first_seen(o.variant for o in obs)
     variants = [v for v in (order or []) if v in seen] + [v for v in seen if v not in (order or [])]
     datasets = first_seen(o.dataset for o in obs)
+    ref_row = reference if reference in variants else variants[0]
+    lower = frozenset(lower_is_better)
     values: dict[tuple[str, str, str], dict[Key, float]] = {}
     for o in obs:
         for key, _ in metrics:
@@ -170,23 +189,25 @@ def ablation_table(
     cells: dict[tuple[str, str, str], Cell] = {}
     for d in datasets:
         for key, _ in metrics:
-            ref = values.get((variants[0], d, key), {})
+            ref = values.get((ref_row, d, key), {})
             ref_mean, _ = _mean_std(list(ref.values()))
             for v in variants:
                 vals = values.get((v, d, key))
                 if not vals:
                     continue
                 mean, std = _mean_std(list(vals.values()))
-                test = PairedTest("n/a", 0, math.nan) if v == variants[0] else row_test(vals, ref, ratios, v, variants[0], d)
+                test = PairedTest("n/a", 0, math.nan) if v == ref_row else row_test(vals, ref, ratios, v, ref_row, d)
                 cells[(v, d, key)] = Cell(vals, mean, std, mean - ref_mean, test)
-            holm_column(cells, [(v, d, key) for v in variants[1:]])
+            holm_column(cells, [(v, d, key) for v in variants if v != ref_row])
             column = [cells[(v, d, key)] for v in variants if (v, d, key) in cells]
-            top = max((c.mean for c in column if not math.isnan(c.mean)), default=math.nan)
+            pick = min if key in lower else max
+            top = pick((c.mean for c in column if not math.isnan(c.mean)), default=math.nan)
             for v in variants:
                 c = cells.get((v, d, key))
                 if c is not None and not math.isnan(top) and math.isclose(c.mean, top, rel_tol=0, abs_tol=1e-12):
                     cells[(v, d, key)] = replace(c, best=True)
-    return AblationTable(variants, datasets, list(metrics), cells, percent, title)
+    return AblationTable(variants, datasets, list(metrics), cells, percent, title,
+                         reference="" if ref_row == variants[0] else ref_row, lower_is_better=lower)
 
 
 def test_train_ratios(obs: Sequence[Observation]) -> dict[tuple[str, str], float]:

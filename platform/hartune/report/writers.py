@@ -24,7 +24,7 @@ def _cell(t: AblationTable, v: str, d: str, m: str, bold: Callable[[str], str]) 
         return "–"
     text = mean_std_text(c, t.percent)
     text = bold(text) if c.best else text
-    delta = delta_text(c, t.percent, reference=v == t.variants[0])
+    delta = delta_text(c, t.percent, reference=v == t.reference_row)
     return f"{text} {delta}".strip()
 
 

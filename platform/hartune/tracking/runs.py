@@ -43,7 +43,7 @@ DATASET_CONTEXT_TAG = "mlflow.data.context"  # a dataset input's role: training
 LEVEL_TAG = "hartune.level"  # run | stage | step | group | trial
 TRIAL_TAG = "hartune.trial_id"
 STAGE_TAG = "hartune.stage"  # a step's or trial's stage name
-STAGE_KIND_TAG = "hartune.stage_kind"  # on a stage run: grid, search, blend, independent, interleaved
+STAGE_KIND_TAG = "hartune.stage_kind"  # on a stage run: grid, comparison, search, blend, independent, interleaved
 TRIALS_KIND_TAG = "hartune.trials_kind"  # on a run holding trials: the kind of its Tune experiment
 STEP_TAG = "hartune.step"
 GROUP_TAG = "hartune.group"  # on a group run and its fold trials: the configuration they evaluate
@@ -419,7 +419,7 @@ class RunRef:
 
     @property
     def kind(self) -> str:
-        """A stage run's kind (grid, search, blend, independent, interleaved)."""
+        """A stage run's kind (grid, comparison, search, blend, independent, interleaved)."""
         return self.tags.get(STAGE_KIND_TAG, "?")
 
     @property

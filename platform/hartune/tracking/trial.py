@@ -13,10 +13,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from hartune.models import Normalized, embeddings
 from hartune.tracking import runs
 from hartune.tracking.plots import confusion_figure, curves_figure
 from hartune.train import TrainResult
-from hartune.train.metrics import classification_metrics, confusion, per_class_report
+from hartune.train.metrics import (
+    FEATURE_SPACES,
+    classification_metrics,
+    confusion,
+    feature_distances,
+    per_class_report,
+)
 from hartune.train.types import Snapshot
 
 
@@ -70,6 +77,7 @@ class TrialTracker:
         has_test = len(result.test_true) > 0  # a refit on every subject has no test split
         if has_test:
             final["test_minority_recall"] = minority_recall(result)
+            final.update(feature_space_metrics(result))
         final.update(self.log_augmentation(result))
         runs.log_metrics(c, self.run_id, final, step=len(result.history))
         runs.set_tags(c, self.run_id, {
@@ -151,6 +159,18 @@ def minority_recall(result: TrainResult) -> float:
     present = [k for k in range(d.num_classes) if counts[k] > 0 and (result.test_true == k).any()]
     k = min(present, key=lambda c: counts[c])
     return float((result.test_prob.argmax(1)[result.test_true == k] == k).mean())
+
+
+def feature_space_metrics(result: TrainResult) -> dict[str, float]:
+    """Appendix B / Table 6 of a torch model on its test split: intra-class and inter-class distances
+    and their ratio (``hartune.train.metrics.feature_distances``) in each of ``FEATURE_SPACES``, as
+    ``test_<prefix>intra_class_distance`` etc.; none for a scikit-learn model (it has no features)."""
+    if not isinstance(result.model, Normalized):
+        return {}
+    d = result.data
+    spaces = dict(zip(("penultimate", "logits"), embeddings(result.model.model, torch.from_numpy(d.test.x))))
+    return {f"test_{FEATURE_SPACES[name]}{k}": v for name, z in spaces.items()
+            for k, v in feature_distances(z.numpy(), d.test.y).items()}
 
 
 def deployment_metrics(result: TrainResult) -> dict[str, float]:

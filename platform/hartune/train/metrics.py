@@ -24,7 +24,8 @@ Keys of :func:`classification_metrics`:
   (see :func:`expected_calibration_error`).
 
 Keys of :func:`feature_distances`: ``intra_class_distance``, ``inter_class_distance``,
-``inter_intra_ratio`` (Appendix B, Table 6).
+``inter_intra_ratio`` (Appendix B, Table 6). A trial logs them on its test split in each space of
+``FEATURE_SPACES`` (``test_<prefix><key>``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+# Where Table 6's distances are measured: the paper says only "on the test set for each model" (Appendix
+# B); its t-SNE (§4.2.2) embeds "feature vectors from the test samples", read as the penultimate layer
+# (``HARClassifier.features``), our default. The logits are the alternative: one space of the same
+# dimension (K) for every model. Space -> prefix of the logged metric keys.
+FEATURE_SPACES: dict[str, str] = {"penultimate": "", "logits": "logit_"}
+DISTANCE_KEYS = ("intra_class_distance", "inter_class_distance", "inter_intra_ratio")
 ECE_BINS = 15  # Guo et al. 2017's default; enough resolution without starving bins on small test splits
 
 
