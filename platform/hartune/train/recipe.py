@@ -28,7 +28,7 @@ from hartune.deploy import cpu_latency_ms
 from hartune.models import Normalized, count_parameters, create_model
 from hartune.train.augmentation import Windows, augment, pretrain_epochs, pretrain_loss
 from hartune.train.config import RunConfig
-from hartune.train.execution import Execution, pick_device
+from hartune.train.execution import Execution, check, pick_device
 from hartune.train.metrics import classification_metrics
 from hartune.train.transfer import setup_transfer
 from hartune.train.types import TRAINERS, Callback, NonFiniteLossError, TrainResult
@@ -134,7 +134,8 @@ class Recipe:
         if self.cfg.train.num_threads:
             torch.set_num_threads(self.cfg.train.num_threads)
         self.device = pick_device(self.cfg.train.device)
-        self.exec = Execution(self.cfg.train.precision, self.cfg.train.compile, self.device)  # checks first
+        check(self.cfg.train.precision, self.cfg.train.compile, self.device)  # one ConfigError line if it cannot run
+        self.exec = Execution(self.cfg.train.precision, self.cfg.train.compile, self.device)
         self._setup_data()
         if self.cfg.augment is not None:
             self._setup_augment()
