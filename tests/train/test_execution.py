@@ -115,10 +115,13 @@ def test_fp16_on_cpu_is_one_config_error_before_training() -> None:
 @pytest.mark.slow
 def test_compile_gives_the_eager_loss_curve() -> None:
     """Same seed, same batches: inductor's fused kernels round differently from eager, so the curves
-    agree to a relative 1e-3 per epoch, not bit for bit."""
+    agree to a relative 1e-3 per epoch, not bit for bit. One batch per epoch (batch_size above the
+    split's size): a single input shape, so inductor builds one forward and one backward graph (each
+    shape costs minutes of C++ compilation on 2 busy cores)."""
     eager_rec, compiled_rec = Recorder(), Recorder()
-    eager = train(_cfg(SPARSE, model="cnn", epochs=2), callbacks=[eager_rec])
-    compiled = train(_cfg(SPARSE, model="cnn", epochs=2, compile=True), callbacks=[compiled_rec])
+    kw = {"model": "cnn", "epochs": 3, "batch_size": 4096}
+    eager = train(_cfg(SPARSE, **kw), callbacks=[eager_rec])
+    compiled = train(_cfg(SPARSE, **kw, compile=True), callbacks=[compiled_rec])
     e, c = ([h["train_loss"] for h in r.history] for r in (eager, compiled))
     assert c == pytest.approx(e, rel=1e-3)
     # checkpoints and the returned model are the eager module's: no torch.compile key prefix
