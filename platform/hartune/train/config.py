@@ -35,7 +35,8 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads; None keeps torch's")
     # The paper is silent on both; hartune.train.execution says what each value does and where it cannot
-    # run. compile stays off by default: on CPU it lost to eager in benchmarks/throughput.py.
+    # run. compile stays off by default: on CPU, compiling USAD's step takes minutes per trial process
+    # (benchmarks/README.md, section 2b).
     precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="autocast dtype; fp16 adds a GradScaler")
     compile: bool = Field(False, description="torch.compile the model for the training forward pass")
 
