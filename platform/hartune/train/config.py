@@ -10,6 +10,7 @@ from hartune.augment.generator import GeneratorConfig
 from hartune.data import DataConfig
 from hartune.losses import LOSSES
 from hartune.models import MODELS, model_config
+from hartune.train.execution import FP16_ON_CPU
 
 AnyLoss = LOSSES.union("name")
 
@@ -33,6 +34,17 @@ class TrainConfig(BaseModel):
     patience: int | None = Field(None, ge=1, description="stop after this many epochs without gain")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads; None keeps torch's")
+    # The paper is silent on both; hartune.train.execution says what each value does and where it cannot
+    # run. compile stays off by default: on CPU, compiling USAD's step takes minutes per trial process
+    # (benchmarks/README.md, section 2b).
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="autocast dtype; fp16 adds a GradScaler")
+    compile: bool = Field(False, description="torch.compile the model for the training forward pass")
+
+    @model_validator(mode="after")
+    def _runs_on_device(self) -> TrainConfig:
+        if self.precision == "fp16" and self.device == "cpu":  # 'auto' is checked where it resolves
+            raise ValueError(f"precision='fp16' with device='cpu': {FP16_ON_CPU}")
+        return self
 
 
 class ModelSpec(BaseModel):

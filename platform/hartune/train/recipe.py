@@ -28,6 +28,7 @@ from hartune.deploy import cpu_latency_ms
 from hartune.models import Normalized, count_parameters, create_model
 from hartune.train.augmentation import Windows, augment, pretrain_epochs, pretrain_loss
 from hartune.train.config import RunConfig
+from hartune.train.execution import Execution, check, pick_device
 from hartune.train.metrics import classification_metrics
 from hartune.train.transfer import setup_transfer
 from hartune.train.types import TRAINERS, Callback, NonFiniteLossError, TrainResult
@@ -42,12 +43,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def is_better(metric: str, new: float, best: float | None) -> bool:
@@ -88,7 +83,7 @@ class Recipe:
     # -- setup -----------------------------------------------------------------------------------
     def _setup_data(self) -> None:
         self.data = self._data if self._data is not None else prepare(self.cfg.data)
-        to = lambda p: (torch.from_numpy(p.x).to(self.device), torch.from_numpy(p.y).to(self.device))  # noqa: E731
+        to = lambda p: (torch.from_numpy(p.x).to(self.device), torch.from_numpy(p.y).to(self.device))
         # The whole split lives on the device as tensors: batches are index slices, no __getitem__.
         self.train_x, self.train_y = to(self.data.train)
         self.val_x, self.val_y = to(self.data.val)
@@ -99,6 +94,7 @@ class Recipe:
         d = self.data
         self.model = create_model(self.cfg.model.name, in_channels=d.num_channels, num_classes=d.num_classes,
                                   window=d.window, **self.cfg.model.params).to(self.device)
+        self.net = self.exec.forward_module(self.model)  # the training forward: compiled or the model itself
 
     def _setup_augment(self) -> None:
         """Synthetic training windows (``hartune.train.augmentation``): ``mix`` appends them to the
@@ -138,6 +134,8 @@ class Recipe:
         if self.cfg.train.num_threads:
             torch.set_num_threads(self.cfg.train.num_threads)
         self.device = pick_device(self.cfg.train.device)
+        check(self.cfg.train.precision, self.cfg.train.compile, self.device)  # one ConfigError line if it cannot run
+        self.exec = Execution(self.cfg.train.precision, self.cfg.train.compile, self.device)
         self._setup_data()
         if self.cfg.augment is not None:
             self._setup_augment()
@@ -182,18 +180,15 @@ class Recipe:
             if len(idx) < 2:
                 continue  # BatchNorm over pooled (B, C, 1) descriptors needs two samples in train mode
             x, y = self.train_x[idx], self.train_y[idx]  # (B, T, C), (B,)
-            logits = self.model(x)  # (B, K)
-            loss, terms = self.loss_fn(logits, y)
-            aux = self.model.auxiliary_loss(x)
+            with self.exec.autocast():  # train.precision (hartune.train.execution)
+                logits = self.net(x)  # (B, K)
+                loss, terms = self.loss_fn(logits, y)
+                aux = self.model.auxiliary_loss(x)
             if aux is not None:
                 loss, terms = loss + aux, {**terms, "aux": aux.detach()}
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(f"training loss is {loss.item()} at epoch {epoch}, batch {start // bs}")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.cfg.train.grad_clip:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
-            self.optimizer.step()
+            self.exec.step(loss, self.optimizer, self.model.parameters(), self.cfg.train.grad_clip)
             total += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             for k, v in terms.items():
@@ -206,7 +201,8 @@ class Recipe:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """(N, T, C) normalised windows -> (N, K) logits, in eval mode."""
         self.model.eval()
-        return torch.cat([self.model(x[i : i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+        with self.exec.autocast():
+            return torch.cat([self.model(x[i : i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)]).float()
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, float], np.ndarray]:
         """Metrics of one split, and its (N, K) probabilities. ``loss`` is plain cross-entropy, so it
@@ -226,6 +222,7 @@ class Recipe:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "loss": self.loss_fn.state_dict(),  # an adaptive composite's controller rides along (extra state)
+            "grad_scaler": self.exec.state_dict(),  # fp16's loss scale; empty otherwise
             "batch_rng": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
             "numpy_rng": np.random.get_state(), "python_rng": random.getstate(), "loop": loop,
         }
@@ -236,6 +233,7 @@ class Recipe:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.loss_fn.load_state_dict(state["loss"])
+        self.exec.load_state_dict(state.get("grad_scaler"))
         self.generator.set_state(state["batch_rng"])
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])

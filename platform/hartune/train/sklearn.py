@@ -3,9 +3,9 @@
 Same inputs and outputs as the PyTorch loop (a ``RunConfig`` in, a ``TrainResult`` out, callbacks told
 once), so stages, tracking and reports treat a forest like any other model. There are no epochs: the
 estimator is fitted once on the training windows and reported as epoch 1, with no snapshot (there is
-nothing to resume). The loss config, the optimiser settings, augmentation and transfer are ignored. The
-returned model is a pipeline that accepts raw windows (the training split's z-score is its first step),
-logged with MLflow's sklearn flavour.
+nothing to resume). The loss config, the optimiser settings, ``train.precision`` and ``train.compile``,
+augmentation and transfer are ignored. The returned model is a pipeline that accepts raw windows (the
+training split's z-score is its first step), logged with MLflow's sklearn flavour.
 """
 
 from __future__ import annotations
