@@ -13,14 +13,15 @@ from typing import Any
 from ray.tune import Callback
 
 from hartune.tracking import runs
+from hartune.tracking.retry import DEFAULT_RETRY_S
 
 
 class TrialStatusCallback(Callback):
-    def __init__(self, uri: str, experiment_id: str, stage_run: str) -> None:
-        self.uri, self.experiment_id, self.stage_run = uri, experiment_id, stage_run
+    def __init__(self, uri: str, experiment_id: str, stage_run: str, retry_s: float = DEFAULT_RETRY_S) -> None:
+        self.uri, self.experiment_id, self.stage_run, self.retry_s = uri, experiment_id, stage_run, retry_s
 
     def _run(self, trial: Any) -> str:
-        c = runs.client(self.uri)
+        c = runs.client(self.uri, self.retry_s)
         parent = runs.trial_parent(c, self.experiment_id, self.stage_run, trial.config)
         found = runs.find_trial_run(c, self.experiment_id, parent, trial.trial_id)
         if found:
@@ -33,7 +34,7 @@ class TrialStatusCallback(Callback):
         return run_id
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        c = runs.client(self.uri)
+        c = runs.client(self.uri, self.retry_s)
         run_id = self._run(trial)
         if c.get_run(run_id).info.status == "RUNNING":
             runs.set_tags(c, run_id, {runs.STATUS_TAG: "stopped_early"})
@@ -42,7 +43,7 @@ class TrialStatusCallback(Callback):
             runs.set_tags(c, run_id, {runs.STATUS_TAG: "finished"})
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        c = runs.client(self.uri)
+        c = runs.client(self.uri, self.retry_s)
         run_id = self._run(trial)
         err = str(getattr(trial, "error_msg", None) or "trial raised an error")
         tags = {runs.STATUS_TAG: "failed"}

@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from hartune.overlays import flatten
 from hartune.registry import ConfigError, UnknownNameError
+from hartune.tracking.retry import DEFAULT_RETRY_S, RetryingClient, own_the_window, transient
 from hartune.tracking.store import redact
 from hartune.tune.outcomes import group_key
 
@@ -77,13 +78,29 @@ BAD_KEY_CHARS = re.compile(r"[^\w\-. :/]")
 COUNTS = ("finished", "stopped", "failed")
 
 
-def client(uri: str) -> MlflowClient:
-    """A client of the store at ``uri``. A SQLite store's first client creates its tables, which MLflow
-    announces at INFO ("Creating initial MLflow database tables..."): routine, so not shown."""
+def client(uri: str, retry_s: float = DEFAULT_RETRY_S) -> MlflowClient:
+    """A client of the store at ``uri`` whose every call waits out an outage of up to ``retry_s``
+    seconds (the spec's ``tracking.retry_s``; :mod:`hartune.tracking.retry`), then raises
+    ``TrackingUnavailable`` naming the server. A SQLite store's first client creates its tables, which
+    MLflow announces at INFO ("Creating initial MLflow database tables..."): routine, so not shown."""
     import logging
 
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-    return MlflowClient(tracking_uri=uri)
+    own_the_window()
+    return cast(MlflowClient, RetryingClient(MlflowClient(tracking_uri=uri), retry_s))  # duck-typed: every method
+
+
+def log_metric_items_once(c: MlflowClient, run_id: str, items: list[Metric]) -> bool:
+    """One attempt at writing ``items`` (no waiting): False if the store is out (the caller keeps them
+    and sends them again; MLflow keeps each metric row once however often it is sent)."""
+    plain = getattr(c, "once", c)
+    try:
+        log_metric_items(plain, run_id, items)
+    except Exception as e:
+        if not transient(e):
+            raise
+        return False
+    return True
 
 
 # -- write side ----------------------------------------------------------------------------------------
@@ -313,9 +330,10 @@ class GroupOpener:
     experiment_id: str
     holder: str
     tags: tuple[tuple[str, str], ...] = ()
+    retry_s: float = DEFAULT_RETRY_S
 
     def __call__(self, config: Mapping[str, Any]) -> None:
-        open_group(client(self.uri), self.experiment_id, self.holder, config, dict(self.tags))
+        open_group(client(self.uri, self.retry_s), self.experiment_id, self.holder, config, dict(self.tags))
 
 
 def trial_run(
