@@ -57,11 +57,12 @@ class MlflowServer:
             pytest.fail(f"mlflow server did not start: {log.read_text()[-1500:]}")
         return self.uri
 
-    def stop(self) -> None:
-        """SIGTERM to its process group, then SIGKILL if it lingers; the port is free afterwards."""
+    def stop(self, crash: bool = False) -> None:
+        """SIGTERM to its process group, then SIGKILL if it lingers (``crash``: SIGKILL at once, the
+        server gone in an instant); the port is free afterwards."""
         if self.proc is None:
             return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        for sig in (signal.SIGKILL,) if crash else (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, sig)
             try:
@@ -101,3 +102,65 @@ def restartable_mlflow_server(backend_store_uri: str, workdir: Path) -> Iterator
         yield server
     finally:
         server.stop()
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PostgresInstance:
+    """A PostgreSQL server of our own (``initdb`` + ``pg_ctl``) on a free port with its data and socket
+    in ``workdir``, trust auth for user ``postgres``: restarting it touches nobody else's database.
+    As root, the server runs as the ``postgres`` system user (``initdb`` refuses root)."""
+
+    def __init__(self, workdir: Path) -> None:
+        import shutil
+
+        if not (PG_BIN / "initdb").exists():
+            pytest.skip(f"no PostgreSQL binaries in {PG_BIN}")
+        self.data, self.port = workdir / "pgdata", free_port()
+        self.sock = Path(f"/tmp/hrtpg-{self.port}")
+        self.sock.mkdir(exist_ok=True)
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(workdir, "postgres")
+            shutil.chown(self.sock, "postgres")
+        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}"
+
+    def _pg(self, tool: str, *args: str) -> None:
+        out = subprocess.run([*self.as_user, str(PG_BIN / tool), *args], check=False, capture_output=True,
+                             text=True, timeout=120)
+        if out.returncode != 0:
+            pytest.fail(f"{tool} failed: {out.stdout[-1000:]}{out.stderr[-1000:]}")
+
+    def start(self) -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.data.parent / "pg.log"), "-w", "-t", "120",
+                 "-o", f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self) -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "120", "stop")
+
+    def create_database(self, name: str) -> str:
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+        conn.close()
+        return f"{self.url}/{name}"
+
+
+@contextmanager
+def postgres_instance(workdir: Path) -> Iterator[PostgresInstance]:
+    """:class:`PostgresInstance`, started, stopped and its socket folder removed when the block ends."""
+    import shutil
+
+    pg = PostgresInstance(workdir)
+    pg.start()
+    try:
+        yield pg
+    finally:
+        with contextlib.suppress(BaseException):
+            pg.stop()
+        shutil.rmtree(pg.sock, ignore_errors=True)

@@ -7,18 +7,14 @@ longer than ``tracking.retry_s``, the run fails with one line naming the server.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from fault_runs import hartune_run, trial_runs, wait_for
 from live_servers import restartable_mlflow_server
 from spec_runs import watch_entry
 
@@ -45,19 +41,6 @@ def spec(d: Path, uri: str, retry_s: float, name: str = "outage") -> Path:
     return path
 
 
-def hartune_run(path: Path) -> subprocess.Popen:
-    """``hartune run`` in its own process group, its local Ray in a temp dir of its own."""
-    env = {**os.environ, "RAY_TMPDIR": f"/tmp/hrto-{uuid.uuid4().hex[:6]}", "RAY_USAGE_STATS_ENABLED": "0"}
-    return subprocess.Popen([sys.executable, "-m", "hartune.cli", "run", str(path), "--quiet"], cwd=path.parent,
-                            env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def trial_runs(c: MlflowClient, name: str) -> dict[str, object]:
-    exp = c.get_experiment_by_name(name)
-    found = [] if exp is None else c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
-    return {r.data.tags.get("hartune.variant"): r for r in found}
-
-
 def epochs_reported(d: Path, variant: str) -> int:
     """The epochs Tune has seen from the trial of ``variant`` (its ``result.json`` in Ray's storage)."""
     for f in (d / "ray").glob("*/*/result.json"):
@@ -65,18 +48,6 @@ def epochs_reported(d: Path, variant: str) -> int:
         if lines and lines[0].get("config", {}).get("variant") == variant:
             return max(int(x.get("epoch", 0)) for x in lines)
     return 0
-
-
-def wait_for(what: str, check, proc: subprocess.Popen, timeout_s: float = 300) -> None:
-    deadline = time.time() + timeout_s
-    while not check():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"hartune run ended before {what}: rc {proc.returncode}\n{out[-2000:]}\n{err[-3000:]}")
-        if time.time() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +64,8 @@ def outage(tmp_path_factory):
             return len(t) == 2 and all(c.get_metric_history(r.info.run_id, "val_loss") for r in t.values())
 
         wait_for("both trials logged an epoch", both_training, proc)
-        server.stop()
         stopped = time.time() * 1000
+        server.stop(crash=True)
         t0 = time.monotonic()
         wait_for("the short trial ended its training", lambda: epochs_reported(d, "short") == SHORT, proc)
         while time.monotonic() - t0 < OUTAGE_S:
@@ -145,7 +116,7 @@ def test_past_the_retry_window_the_run_fails_with_one_line_naming_the_server(tmp
         proc = hartune_run(spec(tmp_path, server.uri, retry_s=3, name="gone"))
         wait_for("both trials logged an epoch", lambda: len(trial_runs(c, "gone")) == 2 and all(
             c.get_metric_history(r.info.run_id, "val_loss") for r in trial_runs(c, "gone").values()), proc)
-        server.stop()
+        server.stop(crash=True)
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, out + err
     line = f"tracking server {server.uri} did not answer"

@@ -199,6 +199,13 @@ def log_metrics(c: MlflowClient, run_id: str, metrics: Mapping[str, Any], step: 
     log_metric_items(c, run_id, metric_items(metrics, step))
 
 
+def last_step(c: MlflowClient, run_id: str) -> int:
+    """The highest step any metric of the run has (0 for a new run): how far an earlier attempt of a
+    retried trial logged."""
+    keys = c.get_run(run_id).data.metrics
+    return max((m.step for k in keys for m in c.get_metric_history(run_id, k)), default=0)
+
+
 def set_tags(c: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None:
     c.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 

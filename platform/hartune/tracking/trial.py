@@ -46,6 +46,11 @@ class TrialTracker:
     buffered: list[Any] = field(default_factory=list)
     last_write: float = field(default_factory=time.monotonic)
     out_since: float | None = None  # when a per-epoch write first found the store out
+    # A retried or restored trial continues in its run from its last checkpoint, which may be older
+    # than the last epoch the killed attempt logged: those epochs are trained again but not logged
+    # again, so each step is in the metric history once (with the first attempt's values; the recipe
+    # restores the RNG streams, so on CPU the second attempt computes the same ones).
+    logged_through: int = 0
 
     @classmethod
     def open(
@@ -55,9 +60,11 @@ class TrialTracker:
         c = runs.client(uri, retry_s)
         run_id = runs.trial_run(c, experiment_id, stage_run, trial_id, name, tags)
         runs.log_params(c, run_id, params)
-        return cls(uri, run_id, c, every_s, retry_s)
+        return cls(uri, run_id, c, every_s, retry_s, logged_through=runs.last_step(c, run_id))
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], snapshot: Snapshot | None = None) -> None:
+        if epoch <= self.logged_through:  # logged by an attempt that died after its last checkpoint
+            return
         self.buffered += runs.metric_items(metrics, step=epoch)
         if time.monotonic() - self.last_write >= self.every_s:
             self.flush_now()
