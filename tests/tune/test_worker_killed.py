@@ -80,7 +80,9 @@ def run_and_kill(d: Path, retries: int) -> tuple[int, str, MlflowClient, int]:
                 os.kill(pid, signal.SIGKILL)
                 killed = pid
             time.sleep(0.1)
-        assert killed is not None, "never saw the trial's worker mid-training"
+        if killed is None:
+            out, err = proc.communicate(timeout=60) if proc.poll() is not None else ("", "")
+            pytest.fail(f"never saw the trial's worker mid-training (rc {proc.returncode}): {out[-1500:]}{err[-3000:]}")
         out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
@@ -128,7 +130,9 @@ def test_with_a_retry_the_trial_continues_from_its_checkpoint_in_its_run(retried
 
 def test_without_a_retry_the_trial_fails_with_the_reason_and_the_stage_completes(not_retried) -> None:
     rc, out, c, pid, _ = not_retried
-    assert "Traceback" not in out, out[-3000:]
+    assert "stage grid: 0 finished, 0 stopped early, 1 failed" in out, out[-3000:]
+    (line,) = [x for x in out.splitlines() if x.startswith("trial A-watch-s0 (")]  # one line, no traceback
+    assert "failed: " in line and "Traceback" not in out, out[-3000:]
     runs = tree(c)
     assert [len(runs[k]) for k in ("run", "stage", "trial")] == [1, 1, 1]
     (trial,) = runs["trial"]

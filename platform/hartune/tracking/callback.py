@@ -8,6 +8,7 @@ died before making it, so every trial has exactly one run.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ray.tune import Callback
@@ -17,8 +18,11 @@ from hartune.tracking.retry import DEFAULT_RETRY_S
 
 
 class TrialStatusCallback(Callback):
-    def __init__(self, uri: str, experiment_id: str, stage_run: str, retry_s: float = DEFAULT_RETRY_S) -> None:
+    def __init__(self, uri: str, experiment_id: str, stage_run: str, retry_s: float = DEFAULT_RETRY_S,
+                 verbose: bool = True) -> None:
+        """``verbose=False``: a failed trial is one line on stderr (its name, id and error's last line)."""
         self.uri, self.experiment_id, self.stage_run, self.retry_s = uri, experiment_id, stage_run, retry_s
+        self.verbose = verbose
 
     def _run(self, trial: Any) -> str:
         c = runs.client(self.uri, self.retry_s)
@@ -43,11 +47,14 @@ class TrialStatusCallback(Callback):
             runs.set_tags(c, run_id, {runs.STATUS_TAG: "finished"})
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        err = str(getattr(trial, "error_msg", None) or "trial raised an error")
+        line = err.strip().splitlines()[-1] if err.strip() else err
+        if not self.verbose:  # Tune's own traceback is off then (runner.tune_output); the trial's is in its folder
+            print(f"trial {runs.trial_name(trial.config)} ({trial.trial_id}) failed: {line}", file=sys.stderr)
         c = runs.client(self.uri, self.retry_s)
         run_id = self._run(trial)
-        err = str(getattr(trial, "error_msg", None) or "trial raised an error")
         tags = {runs.STATUS_TAG: "failed"}
         if runs.ERROR_TAG not in c.get_run(run_id).data.tags:
-            tags[runs.ERROR_TAG] = err.strip().splitlines()[-1] if err.strip() else err
+            tags[runs.ERROR_TAG] = line
         runs.set_tags(c, run_id, tags)
         c.set_terminated(run_id, "FAILED")

@@ -316,7 +316,8 @@ class StageRun:
                 name=name, storage_path=str(storage),
                 failure_config=tune.FailureConfig(max_failures=spec.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-                callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent, spec.tracking.retry_s), ProgressCallback()],
+                callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent, spec.tracking.retry_s,
+                                               self.runner.verbose), ProgressCallback()],
                 verbose=1 if self.runner.verbose else 0,  # else our own view (hartune.tune.progress)
                 log_to_file=True,  # each trial's stdout/stderr in its folder of the storage ...
                 sync_config=tune.SyncConfig(sync_artifacts=True),  # ... copied there from its working folder
@@ -443,15 +444,19 @@ def tune_output(verbose: bool) -> Iterator[None]:
     if verbose:
         yield
         return
-    before = os.environ.get("RAY_AIR_NEW_OUTPUT")
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    # TUNE_PRINT_ALL_TRIAL_ERRORS=0: a failed trial's traceback is not logged here (it is in the trial's
+    # folder and its MLflow run's error.txt); TrialStatusCallback prints its one line instead
+    quiet = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}
+    before = {k: os.environ.get(k) for k in quiet}
+    os.environ.update(quiet)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-        else:
-            os.environ["RAY_AIR_NEW_OUTPUT"] = before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def storage_path(spec: Spec) -> Path | str:
