@@ -108,8 +108,8 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 class PostgresInstance:
-    """A PostgreSQL server of our own (``initdb`` + ``pg_ctl``) on a free port with its data and socket
-    in ``workdir``, trust auth for user ``postgres``: restarting it touches nobody else's database.
+    """A PostgreSQL server of our own (``initdb`` + ``pg_ctl``) on a free port with its data, socket and
+    log in ``/tmp/hrtpg-PORT``, trust auth for user ``postgres``: restarting it touches nobody else's database.
     As root, the server runs as the ``postgres`` system user (``initdb`` refuses root)."""
 
     def __init__(self, workdir: Path) -> None:
@@ -117,12 +117,13 @@ class PostgresInstance:
 
         if not (PG_BIN / "initdb").exists():
             pytest.skip(f"no PostgreSQL binaries in {PG_BIN}")
-        self.data, self.port = workdir / "pgdata", free_port()
+        self.port = free_port()
+        # its own folder outside pytest's (mode 700, root's): data, socket and log, owned by the server's user
         self.sock = Path(f"/tmp/hrtpg-{self.port}")
-        self.sock.mkdir(exist_ok=True)
+        self.sock.mkdir()
+        self.data = self.sock / "pgdata"
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_user:
-            shutil.chown(workdir, "postgres")
             shutil.chown(self.sock, "postgres")
         self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
         self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}"
@@ -134,7 +135,7 @@ class PostgresInstance:
             pytest.fail(f"{tool} failed: {out.stdout[-1000:]}{out.stderr[-1000:]}")
 
     def start(self) -> None:
-        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.data.parent / "pg.log"), "-w", "-t", "120",
+        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.sock / "pg.log"), "-w", "-t", "120",
                  "-o", f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1", "start")
 
     def stop(self) -> None:

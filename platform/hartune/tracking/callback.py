@@ -47,7 +47,7 @@ class TrialStatusCallback(Callback):
             runs.set_tags(c, run_id, {runs.STATUS_TAG: "finished"})
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        err = str(getattr(trial, "error_msg", None) or "trial raised an error")
+        err = str(trial_error(trial) or "trial raised an error")
         line = err.strip().splitlines()[-1] if err.strip() else err
         if not self.verbose:  # Tune's own traceback is off then (runner.tune_output); the trial's is in its folder
             print(f"trial {runs.trial_name(trial.config)} ({trial.trial_id}) failed: {line}", file=sys.stderr)
@@ -58,3 +58,13 @@ class TrialStatusCallback(Callback):
             tags[runs.ERROR_TAG] = line
         runs.set_tags(c, run_id, tags)
         c.set_terminated(run_id, "FAILED")
+
+
+def trial_error(trial: Any) -> str | None:
+    """The trial's error as Tune stored it (its ``error.txt`` trace; ``Trial.error_msg`` is gone in
+    Ray 2.60): a trial that could not record its own error, e.g. a killed worker's, still gets one."""
+    try:
+        text = trial.get_error()
+    except (OSError, ValueError):  # an unreadable error file: the generic line
+        return None
+    return str(text) if text else None

@@ -31,7 +31,7 @@ from mlflow.tracking import MlflowClient
 from hartune.overlays import flatten
 from hartune.registry import ConfigError, UnknownNameError
 from hartune.tracking.retry import DEFAULT_RETRY_S, RetryingClient, own_the_window, transient
-from hartune.tracking.store import redact
+from hartune.tracking.store import first_use_lock, redact
 from hartune.tune.outcomes import group_key
 
 # -- tag names -----------------------------------------------------------------------------------------
@@ -87,7 +87,15 @@ def client(uri: str, retry_s: float = DEFAULT_RETRY_S) -> MlflowClient:
 
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     own_the_window()
-    return cast(MlflowClient, RetryingClient(MlflowClient(tracking_uri=uri), retry_s))  # duck-typed: every method
+    c = cast(MlflowClient, RetryingClient(MlflowClient(tracking_uri=uri), retry_s))  # duck-typed: every method
+    if uri.startswith("sqlite:///") and uri not in _OPENED:  # its tables are made on its first use
+        with first_use_lock(uri):
+            c.search_experiments(max_results=1)
+        _OPENED.add(uri)
+    return c
+
+
+_OPENED: set[str] = set()  # the stores this process has used once (their tables exist)
 
 
 def log_metric_items_once(c: MlflowClient, run_id: str, items: list[Metric]) -> bool:

@@ -20,7 +20,7 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
 from hartune.tracking.retry import DEFAULT_RETRY_S, with_retry
-from hartune.tracking.store import redact
+from hartune.tracking.store import first_use_lock, redact
 from hartune.tune.samplers import make_sampler
 from hartune.tune.space import SearchSpace
 
@@ -131,7 +131,8 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
 
     def __init__(self, url: str, retry_s: float = DEFAULT_RETRY_S) -> None:
         self.retry_s = retry_s
-        with_retry(lambda: optuna.storages.RDBStorage.__init__(self, url), retry_s, self._store(url), "connect")
+        with first_use_lock(url):  # two runs at once on a new SQLite file: one creates the tables
+            with_retry(lambda: optuna.storages.RDBStorage.__init__(self, url), retry_s, self._store(url), "connect")
 
     @staticmethod
     def _store(url: str) -> str:
