@@ -1,7 +1,7 @@
 """PostgreSQL restart during a search (issue 21, fault 2): a PostgreSQL instance of our own holds both the
 MLflow server's backend store and the Optuna storage; it is stopped while a TPE search trains, and
-started again. The MLflow server answers 5xx meanwhile, the trials keep training with their metrics
-buffered, the driver's Optuna calls wait it out. Nothing fails, every per-epoch step lands once, and
+started again. The MLflow server answers 5xx meanwhile and the driver's Optuna calls wait the outage
+out (so the trials wait at their next report). Nothing fails, every per-epoch step lands once, and
 the study has every trial exactly once."""
 
 from __future__ import annotations
@@ -68,12 +68,12 @@ def test_no_trial_fails_and_every_step_lands_once(restarted) -> None:
     assert sorted(r.data.tags["hartune.level"] for r in every) == ["run", "stage"] + ["trial"] * SAMPLES
     assert all(r.info.status == "FINISHED" for r in every)
     trials = [r for r in every if r.data.tags["hartune.level"] == "trial"]
-    during = 0
     for t in trials:
         history = c.get_metric_history(t.info.run_id, "val_loss")
         assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1))
-        during += sum(stopped <= m.timestamp <= back for m in history)
-    assert during > 0  # epochs trained while the database was down, landed after it came back
+    # the outage hit trials mid-training (the driver's Optuna calls wait it out, and a trial waits at its
+    # next report for the driver: unlike a tracking-server outage, training pauses)
+    assert any(t.info.start_time < stopped and t.info.end_time > back for t in trials)
 
 
 def test_the_study_has_every_trial_exactly_once(restarted) -> None:

@@ -63,8 +63,11 @@ class TrialStatusCallback(Callback):
 def trial_error(trial: Any) -> str | None:
     """The trial's error as Tune stored it (its ``error.txt`` trace; ``Trial.error_msg`` is gone in
     Ray 2.60): a trial that could not record its own error, e.g. a killed worker's, still gets one."""
+    from pathlib import Path
+
     try:
-        text = trial.get_error()
+        path = trial.error_file  # where Tune just wrote it (the driver's copy, before any sync)
+        text = Path(path).read_text() if path and Path(path).exists() else trial.get_error()
     except (OSError, ValueError):  # an unreadable error file: the generic line
         return None
     return str(text) if text else None
