@@ -21,11 +21,21 @@ from mlflow.tracking import MlflowClient
 def hartune_run(path: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``hartune run <path> --quiet`` in its own process group (``os.killpg`` ends it and its Ray), with
     Ray's session files in a fresh short temp dir (Unix socket paths are capped at 107 bytes)."""
-    env = {**os.environ, "RAY_TMPDIR": f"/tmp/hrtf-{uuid.uuid4().hex[:6]}", "RAY_USAGE_STATS_ENABLED": "0",
-           **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "hartune.cli", "run", str(path), "--quiet", *extra],
-                            cwd=path.parent, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "RAY_TMPDIR": f"/tmp/hrtf-{uuid.uuid4().hex[:6]}",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        **(env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "hartune.cli", "run", str(path), "--quiet", *extra],
+        cwd=path.parent,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def trial_runs(c: MlflowClient, experiment: str) -> dict[str, Any]:
@@ -46,7 +56,9 @@ def wait_for(what: str, check: Callable[[], bool], proc: subprocess.Popen, timeo
     while not check():
         if proc.poll() is not None:
             out, err = proc.communicate()
-            pytest.fail(f"hartune run ended before {what}: rc {proc.returncode}\n{out[-2000:]}\n{err[-3000:]}")
+            pytest.fail(
+                f"hartune run ended before {what}: rc {proc.returncode}\n{out[-2000:]}\n{err[-3000:]}"
+            )
         if time.time() > deadline:
             os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail(f"timed out waiting for {what}")

@@ -45,16 +45,28 @@ time.sleep(3600)
 def lost(tmp_path_factory):
     d = tmp_path_factory.mktemp("nodelost")
     env = {"RAY_AUTH_MODE": "disabled"}
-    with ray_cluster([], [["--num-cpus", "1", "--num-gpus", "0"]], head=["--num-cpus", "1", "--num-gpus", "0"]) as (
-        address, gcs,
+    with ray_cluster(
+        [], [["--num-cpus", "1", "--num-gpus", "0"]], head=["--num-cpus", "1", "--num-gpus", "0"]
+    ) as (
+        address,
+        gcs,
     ):
-        hold = subprocess.Popen([sys.executable, "-c", HOLD, gcs], env={**os.environ, **env}, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        hold = subprocess.Popen(
+            [sys.executable, "-c", HOLD, gcs],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
         try:
             assert hold.stdout.readline().strip() == "held"  # the head's one CPU is taken
             uri = f"sqlite:///{d}/mlflow.db"
             spec = {
-                "name": "nodelost", "seeds": [0], "max_concurrent": 1, "retries": 1,
+                "name": "nodelost",
+                "seeds": [0],
+                "max_concurrent": 1,
+                "retries": 1,
                 "tracking": {"uri": uri, "metrics_every_s": 0, "log_models": "none"},
                 "storage": str(d / "ray"),  # every node of this cluster sees this disk
                 "datasets": {"watch": watch_entry(epochs=EPOCHS, stride=100)},
@@ -90,16 +102,24 @@ def test_the_trial_is_retried_on_the_head_from_its_checkpoint_in_one_run(lost) -
     (trial,) = all_trials(c, "nodelost")  # one MLflow run
     assert trial.info.status == "FINISHED" and "test_accuracy" in trial.data.metrics
     for key in ("val_loss", "val_f1_macro"):
-        assert [m.step for m in c.get_metric_history(trial.info.run_id, key)] == list(range(1, EPOCHS + 1)), key
+        assert [m.step for m in c.get_metric_history(trial.info.run_id, key)] == list(range(1, EPOCHS + 1)), (
+            key
+        )
     (result,) = (d / "ray").glob("*/*/result.json")
     epochs = [int(json.loads(x)["epoch"]) for x in result.read_text().splitlines() if x.strip()]
     cut = next(i for i in range(1, len(epochs)) if epochs[i] <= epochs[i - 1])
-    assert epochs[cut - 1] >= KILL_AFTER and 1 < epochs[cut] <= epochs[cut - 1]  # from a checkpoint, not epoch 1
-    nodes = StateApiClient(address).list(StateResource.NODES, options=ListApiOptions(detail=True),
-                                         raise_on_missing_output=False)
+    assert (
+        epochs[cut - 1] >= KILL_AFTER and 1 < epochs[cut] <= epochs[cut - 1]
+    )  # from a checkpoint, not epoch 1
+    nodes = StateApiClient(address).list(
+        StateResource.NODES, options=ListApiOptions(detail=True), raise_on_missing_output=False
+    )
     head = next(n.node_id for n in nodes if n.is_head_node)
     worker = next(n.node_id for n in nodes if not n.is_head_node)
     assert next(n.state for n in nodes if n.node_id == worker) == "DEAD"
-    actors = StateApiClient(address).list(StateResource.ACTORS, options=ListApiOptions(
-        detail=True, filters=[("class_name", "=", "ImplicitFunc")]), raise_on_missing_output=False)
+    actors = StateApiClient(address).list(
+        StateResource.ACTORS,
+        options=ListApiOptions(detail=True, filters=[("class_name", "=", "ImplicitFunc")]),
+        raise_on_missing_output=False,
+    )
     assert {a.node_id for a in actors} == {head, worker}  # first attempt on the worker, the retry on the head

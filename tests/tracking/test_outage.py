@@ -33,8 +33,13 @@ def spec(d: Path, uri: str, retry_s: float, name: str = "outage") -> Path:
         "storage": str(d / "ray"),
         "datasets": {"watch": watch_entry(epochs=LONG, stride=100)},
         "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 16}},
-        "stages": [{"name": "grid", "kind": "grid",
-                    "variants": {"long": {"model": "cnn"}, "short": {"model": "cnn", "train": {"epochs": SHORT}}}}],
+        "stages": [
+            {
+                "name": "grid",
+                "kind": "grid",
+                "variants": {"long": {"model": "cnn"}, "short": {"model": "cnn", "train": {"epochs": SHORT}}},
+            }
+        ],
     }
     path = d / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -94,7 +99,11 @@ def test_no_trial_fails_and_every_step_lands_once(outage) -> None:
             history = c.get_metric_history(run.info.run_id, key)
             assert sorted(m.step for m in history) == list(range(1, epochs + 1)), (variant, key)
         # epochs that ended while the server was down were buffered, and landed after the restart
-        during = [m for m in c.get_metric_history(run.info.run_id, "val_loss") if stopped <= m.timestamp <= restarted]
+        during = [
+            m
+            for m in c.get_metric_history(run.info.run_id, "val_loss")
+            if stopped <= m.timestamp <= restarted
+        ]
         assert during, variant
         assert "test_accuracy" in run.data.metrics and run.data.tags["hartune.status"] == "finished"
 
@@ -114,8 +123,16 @@ def test_past_the_retry_window_the_run_fails_with_one_line_naming_the_server(tmp
     with restartable_mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path) as server:
         c = MlflowClient(server.uri)
         proc = hartune_run(spec(tmp_path, server.uri, retry_s=3, name="gone"))
-        wait_for("both trials logged an epoch", lambda: len(trial_runs(c, "gone")) == 2 and all(
-            c.get_metric_history(r.info.run_id, "val_loss") for r in trial_runs(c, "gone").values()), proc)
+        wait_for(
+            "both trials logged an epoch",
+            lambda: (
+                len(trial_runs(c, "gone")) == 2
+                and all(
+                    c.get_metric_history(r.info.run_id, "val_loss") for r in trial_runs(c, "gone").values()
+                )
+            ),
+            proc,
+        )
         server.stop(crash=True)
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, out + err

@@ -18,7 +18,9 @@ def test_an_unreachable_server_fails_after_the_window_with_one_line_naming_it() 
     with pytest.raises(TrackingUnavailable) as e:
         c.search_experiments()
     msg = str(e.value)
-    assert "\n" not in msg and msg.startswith(f"tracking server {uri} did not answer search_experiments for 1.5 s")
+    assert "\n" not in msg and msg.startswith(
+        f"tracking server {uri} did not answer search_experiments for 1.5 s"
+    )
     assert "(tracking.retry_s=1.5)" in msg
 
 

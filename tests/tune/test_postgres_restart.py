@@ -31,15 +31,29 @@ def restarted(tmp_path_factory):
         backend, studies = pg.create_database("mlflow"), pg.create_database("optuna")
         with restartable_mlflow_server(backend, d) as server:
             doc = {
-                "name": "pgrestart", "seeds": [0], "max_concurrent": 2,
-                "tracking": {"uri": server.uri, "metrics_every_s": 0, "retry_s": 300, "log_models": "none",
-                             "optuna_storage": studies},
+                "name": "pgrestart",
+                "seeds": [0],
+                "max_concurrent": 2,
+                "tracking": {
+                    "uri": server.uri,
+                    "metrics_every_s": 0,
+                    "retry_s": 300,
+                    "log_models": "none",
+                    "optuna_storage": studies,
+                },
                 "storage": str(d / "ray"),
                 "datasets": {"watch": watch_entry(epochs=EPOCHS, stride=100)},
                 "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 16}},
-                "stages": [{"name": "search", "kind": "search", "sampler": "tpe", "num_samples": SAMPLES,
-                            "base": {"model": "cnn"},
-                            "space": {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}}],
+                "stages": [
+                    {
+                        "name": "search",
+                        "kind": "search",
+                        "sampler": "tpe",
+                        "num_samples": SAMPLES,
+                        "base": {"model": "cnn"},
+                        "space": {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
+                    }
+                ],
             }
             path = d / "pgrestart.yaml"
             path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -85,4 +99,5 @@ def test_the_study_has_every_trial_exactly_once(restarted) -> None:
     exp = c.get_experiment_by_name("pgrestart")
     runs = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
     assert sorted(float(r.data.params["train.lr"]) for r in runs) == pytest.approx(
-        sorted(t.params["train.lr"] for t in study.trials))
+        sorted(t.params["train.lr"] for t in study.trials)
+    )

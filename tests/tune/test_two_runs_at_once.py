@@ -25,21 +25,37 @@ SAMPLES = 2
 
 
 def tiny_generator(epochs: int) -> dict:
-    return {"timesteps": 50, "epochs": epochs, "batch_size": 64, "denoiser": {"width": 16, "channel_mult": [1, 2]},
-            "sampling": {"sampler": "ddim", "ddim_steps": 5}}
+    return {
+        "timesteps": 50,
+        "epochs": epochs,
+        "batch_size": 64,
+        "denoiser": {"width": 16, "channel_mult": [1, 2]},
+        "sampling": {"sampler": "ddim", "ddim_steps": 5},
+    }
 
 
 def spec(d: Path, name: str, generator_epochs: int, lr_low: float) -> Path:
     doc = {
-        "name": name, "seeds": [0], "max_concurrent": 1,
+        "name": name,
+        "seeds": [0],
+        "max_concurrent": 1,
         "tracking": {"uri": f"sqlite:///{d}/mlflow.db", "log_models": "none"},  # one store for both
         "storage": str(d / "ray"),  # one Ray storage: one optuna.db and one generators/ beside it
         "datasets": {"watch": watch_entry(epochs=2, imbalance=5)},
         "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 16}},
-        "stages": [{"name": "search", "kind": "search", "sampler": "tpe", "num_samples": SAMPLES,
-                    "base": {"model": "cnn", "augment": {"mode": "mix", "ratio": 1.0,
-                                                         "generator": tiny_generator(generator_epochs)}},
-                    "space": {"train.lr": {"type": "float", "low": lr_low, "high": lr_low * 3, "log": True}}}],
+        "stages": [
+            {
+                "name": "search",
+                "kind": "search",
+                "sampler": "tpe",
+                "num_samples": SAMPLES,
+                "base": {
+                    "model": "cnn",
+                    "augment": {"mode": "mix", "ratio": 1.0, "generator": tiny_generator(generator_epochs)},
+                },
+                "space": {"train.lr": {"type": "float", "low": lr_low, "high": lr_low * 3, "log": True}},
+            }
+        ],
     }
     path = d / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -51,10 +67,21 @@ def both(tmp_path_factory):
     d = tmp_path_factory.mktemp("twins")
     procs = []
     for name, gen_epochs, lr in (("twin_a", 3, 1e-3), ("twin_b", 4, 3e-3)):
-        env = {**os.environ, "RAY_TMPDIR": f"/tmp/hrt2-{uuid.uuid4().hex[:6]}", "RAY_USAGE_STATS_ENABLED": "0"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "hartune.cli", "run", str(spec(d, name, gen_epochs, lr)),
-                                       "--quiet"], cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True))
+        env = {
+            **os.environ,
+            "RAY_TMPDIR": f"/tmp/hrt2-{uuid.uuid4().hex[:6]}",
+            "RAY_USAGE_STATS_ENABLED": "0",
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "hartune.cli", "run", str(spec(d, name, gen_epochs, lr)), "--quiet"],
+                cwd=d,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outs = [p.communicate(timeout=800)[0] for p in procs]
     return [p.returncode for p in procs], outs, MlflowClient(f"sqlite:///{d}/mlflow.db"), d
 
@@ -93,7 +120,8 @@ def test_each_study_has_its_own_trials_once(both) -> None:
         exp = c.get_experiment_by_name(name.split(".")[0])
         trials = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
         assert sorted(float(t.data.params["train.lr"]) for t in trials) == pytest.approx(
-            sorted(t.params["train.lr"] for t in study.trials))
+            sorted(t.params["train.lr"] for t in study.trials)
+        )
 
 
 def test_each_generator_is_trained_once_and_used_by_its_own_spec(both) -> None:
@@ -103,7 +131,9 @@ def test_each_generator_is_trained_once_and_used_by_its_own_spec(both) -> None:
         exp = c.get_experiment_by_name(name)
         trials = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
         (keys[name],) = {t.data.tags["hartune.generator_key"] for t in trials}
-        assert sorted(t.data.tags["hartune.generator_trained"] for t in trials) == ["false"] * (SAMPLES - 1) + ["true"]
+        assert sorted(t.data.tags["hartune.generator_trained"] for t in trials) == ["false"] * (
+            SAMPLES - 1
+        ) + ["true"]
     assert keys["twin_a"] != keys["twin_b"]
     cached = sorted(p.name for p in (d / "generators").iterdir() if p.is_dir())
     assert cached == sorted(keys.values())

@@ -60,8 +60,12 @@ def run_and_kill(d: Path, retries: int) -> tuple[int, str, MlflowClient, int]:
     exit code, output, a client and the pid killed."""
     uri = f"sqlite:///{d}/mlflow.db"
     spec = {
-        "name": "killed", "seeds": [0], "max_concurrent": 1, "retries": retries,
-        "tracking": {"uri": uri, "metrics_every_s": 0, "log_models": "none"}, "storage": str(d / "ray"),
+        "name": "killed",
+        "seeds": [0],
+        "max_concurrent": 1,
+        "retries": retries,
+        "tracking": {"uri": uri, "metrics_every_s": 0, "log_models": "none"},
+        "storage": str(d / "ray"),
         "datasets": {"watch": watch_entry(epochs=EPOCHS, stride=100)},
         "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 16}},
         "stages": [{"name": "grid", "kind": "grid", "variants": {"A": {"model": "cnn"}}}],
@@ -74,7 +78,9 @@ def run_and_kill(d: Path, retries: int) -> tuple[int, str, MlflowClient, int]:
     try:
         while killed is None and proc.poll() is None and time.time() < deadline:
             exp = c.get_experiment_by_name("killed")
-            found = [] if exp is None else c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
+            found = (
+                [] if exp is None else c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
+            )
             pid = trial_worker(proc.pid)
             if found and pid and len(c.get_metric_history(found[0].info.run_id, "val_loss")) >= KILL_AFTER:
                 os.kill(pid, signal.SIGKILL)
@@ -82,7 +88,9 @@ def run_and_kill(d: Path, retries: int) -> tuple[int, str, MlflowClient, int]:
             time.sleep(0.1)
         if killed is None:
             out, err = proc.communicate(timeout=60) if proc.poll() is not None else ("", "")
-            pytest.fail(f"never saw the trial's worker mid-training (rc {proc.returncode}): {out[-1500:]}{err[-3000:]}")
+            pytest.fail(
+                f"never saw the trial's worker mid-training (rc {proc.returncode}): {out[-1500:]}{err[-3000:]}"
+            )
         out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
@@ -118,7 +126,9 @@ def test_with_a_retry_the_trial_continues_from_its_checkpoint_in_its_run(retried
     (trial,) = runs["trial"]
     assert trial.info.status == "FINISHED" and "test_accuracy" in trial.data.metrics
     for key in ("val_loss", "train_loss", "val_f1_macro"):  # each epoch once, none repeated
-        assert [m.step for m in c.get_metric_history(trial.info.run_id, key)] == list(range(1, EPOCHS + 1)), key
+        assert [m.step for m in c.get_metric_history(trial.info.run_id, key)] == list(range(1, EPOCHS + 1)), (
+            key
+        )
     assert runs["stage"][0].data.metrics["trials_finished"] == 1
     # Tune saw the first attempt up to the kill, then the second from its checkpoint's next epoch, not 1
     epochs = epochs_reported(d)
