@@ -35,3 +35,22 @@ def test_a_buffered_write_is_kept_while_the_store_is_out() -> None:
     """One attempt, no waiting: False (the caller keeps the metrics) while nobody answers."""
     c = runs.client(f"http://127.0.0.1:{free_port()}", retry_s=600)
     assert runs.log_metric_items_once(c, "0" * 32, runs.metric_items({"val_loss": 1.0}, step=1)) is False
+
+
+def test_three_processes_open_a_new_sqlite_store_at_once(tmp_path) -> None:
+    """MLflow's table creation is not safe against a second process doing the same (with plain clients
+    most of such starts fail: "duplicate column name", "table ... already exists"); ``runs.client`` makes
+    the first use of a SQLite store under a file lock."""
+    import subprocess
+    import sys
+
+    code = f"from hartune.tracking import runs; print(len(runs.client('sqlite:///{tmp_path}/m.db').search_experiments()))"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [e[-1500:] for _, e in outs]
+    assert [o.strip() for o, _ in outs] == ["1", "1", "1"]  # the Default experiment, once

@@ -87,12 +87,11 @@ def client(uri: str, retry_s: float = DEFAULT_RETRY_S) -> MlflowClient:
 
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     own_the_window()
-    c = cast(MlflowClient, RetryingClient(MlflowClient(tracking_uri=uri), retry_s))  # duck-typed: every method
     if uri.startswith("sqlite:///") and uri not in _OPENED:  # its tables are made on its first use
         with first_use_lock(uri):
-            c.search_experiments(max_results=1)
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
         _OPENED.add(uri)
-    return c
+    return cast(MlflowClient, RetryingClient(MlflowClient(tracking_uri=uri), retry_s))  # duck-typed: every method
 
 
 _OPENED: set[str] = set()  # the stores this process has used once (their tables exist)
