@@ -182,7 +182,7 @@ def test_real_command_exits_2(tmp_path) -> None:
     spec = edit("models/cnn/name", "usadd")(GOOD)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(spec))
-    out = subprocess.run([sys.executable, "-m", "hartune.cli", "run", str(path)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "hartune.cli", "run", str(path)], capture_output=True, text=True, check=False,
                          cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "unknown model 'usadd'" in out.stderr

@@ -132,7 +132,9 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
     def __init__(self, url: str, retry_s: float = DEFAULT_RETRY_S) -> None:
         self.retry_s = retry_s
         with first_use_lock(url):  # two runs at once on a new SQLite file: one creates the tables
-            with_retry(lambda: optuna.storages.RDBStorage.__init__(self, url), retry_s, self._store(url), "connect")
+            with_retry(
+                lambda: optuna.storages.RDBStorage.__init__(self, url), retry_s, self._store(url), "connect"
+            )
 
     @staticmethod
     def _store(url: str) -> str:
