@@ -75,6 +75,8 @@ CASES = {
     "absent test subject": (edit("datasets/watch/split", {"kind": "holdout", "test_subjects": [42]}),
                             "test subjects [42] do not exist"),
     "unreachable tracking server": (edit("tracking", {"uri": "http://127.0.0.1:9"}), "tracking.uri='http://127.0.0.1:9': unreachable"),
+    "retry window not positive": (edit("tracking", {"retry_s": 0}), "tracking.retry_s=0: Input should be greater than 0"),
+    "negative retries": (edit("retries", -1), "retries=-1: Input should be greater than or equal to 0"),
     "search metric not reported each epoch": (edit("stages/1/metric", "test_f1_macro"),
                                               "metric 'test_f1_macro': accepted: val_*, train_*, num_parameters or latency_ms"),
     "multi-objective with a scheduler": (edit("stages/1", {**GOOD["stages"][1], "metric": ["val_f1_macro", "num_parameters"],

@@ -461,12 +461,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from hartune.data import DataError
     from hartune.spec import SpecError
+    from hartune.tracking.retry import TrackingUnavailable
 
     try:
         return args.func(args)
     except (ConfigError, UnknownNameError, DataError, SpecError) as e:
         print(f"hartune: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except TrackingUnavailable as e:  # a store went away mid-run for longer than tracking.retry_s
+        print(f"hartune: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

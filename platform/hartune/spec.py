@@ -21,6 +21,7 @@ from hartune.data import DataConfig, DataError, prepare
 from hartune.overlays import deep_merge
 from hartune.presets import PRESETS, expand
 from hartune.registry import ConfigError, UnknownNameError, validate_config
+from hartune.tracking.retry import DEFAULT_RETRY_S
 from hartune.train import ModelSpec, RunConfig, TrainConfig
 from hartune.tune.space import load_space
 from hartune.tune.stages import STAGES, StageConfig
@@ -47,6 +48,11 @@ class TrackingConfig(Strict):
     # A trial writes its per-epoch metrics at most this often (and always before a checkpoint and at
     # its end); 0 writes every epoch as it ends. Fewer writes, less waiting on the store.
     metrics_every_s: float = Field(2.0, ge=0)
+    # How long a store outage is waited out (the MLflow server or the database under it, the Optuna
+    # storage): calls are retried with backoff (0.5 s doubling to 8 s) for this many seconds from the
+    # first failure; a trial keeps training meanwhile, with its metrics buffered. Past it the trial (or
+    # the driver) fails with one line naming the store. See hartune.tracking.retry.
+    retry_s: float = Field(DEFAULT_RETRY_S, gt=0, le=86400)
 
 
 class ResourcesConfig(Strict):

@@ -38,6 +38,21 @@ def descendants_and(mark: str) -> set[int]:
     return pids
 
 
+ROOTS: dict[str, Path] = {}  # GCS address -> the cluster's temp-dir root (its nodes' processes hold it)
+
+
+def kill_worker_node(gcs: str, index: int = 0) -> int:
+    """SIGKILL every process of worker node ``index`` of the cluster at ``gcs`` (its raylet, its workers):
+    the node is lost, as when its machine goes down. Returns how many processes were killed."""
+    pids = descendants_and(str(ROOTS[gcs] / f"worker{index}"))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pids)
+
+
 def alive_nodes(address: str) -> list:
     from ray.util.state.api import StateApiClient
     from ray.util.state.common import ListApiOptions, StateResource
@@ -74,8 +89,10 @@ def ray_cluster(head_extra: list[str], workers: list[list[str]], head: list[str]
             if time.time() > deadline:
                 pytest.fail("the Ray worker nodes did not join the head within 60 s")
             time.sleep(1)
+        ROOTS[f"127.0.0.1:{gcs}"] = root
         yield address, f"127.0.0.1:{gcs}"
     finally:
+        ROOTS.pop(f"127.0.0.1:{gcs}", None)
         for pid in descendants_and(str(root)):
             try:
                 os.kill(pid, signal.SIGKILL)

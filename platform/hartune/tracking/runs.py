@@ -23,14 +23,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from hartune.overlays import flatten
 from hartune.registry import ConfigError, UnknownNameError
-from hartune.tracking.store import redact
+from hartune.tracking.retry import DEFAULT_RETRY_S, RetryingClient, own_the_window, transient
+from hartune.tracking.store import first_use_lock, redact
 from hartune.tune.outcomes import group_key
 
 # -- tag names -----------------------------------------------------------------------------------------
@@ -77,13 +78,36 @@ BAD_KEY_CHARS = re.compile(r"[^\w\-. :/]")
 COUNTS = ("finished", "stopped", "failed")
 
 
-def client(uri: str) -> MlflowClient:
-    """A client of the store at ``uri``. A SQLite store's first client creates its tables, which MLflow
-    announces at INFO ("Creating initial MLflow database tables..."): routine, so not shown."""
+def client(uri: str, retry_s: float = DEFAULT_RETRY_S) -> MlflowClient:
+    """A client of the store at ``uri`` whose every call waits out an outage of up to ``retry_s``
+    seconds (the spec's ``tracking.retry_s``; :mod:`hartune.tracking.retry`), then raises
+    ``TrackingUnavailable`` naming the server. A SQLite store's first client creates its tables, which
+    MLflow announces at INFO ("Creating initial MLflow database tables..."): routine, so not shown."""
     import logging
 
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-    return MlflowClient(tracking_uri=uri)
+    own_the_window()
+    if uri.startswith("sqlite:///") and uri not in _OPENED:  # its tables are made on its first use
+        with first_use_lock(uri):
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        _OPENED.add(uri)
+    return cast(MlflowClient, RetryingClient(MlflowClient(tracking_uri=uri), retry_s))  # duck-typed: every method
+
+
+_OPENED: set[str] = set()  # the stores this process has used once (their tables exist)
+
+
+def log_metric_items_once(c: MlflowClient, run_id: str, items: list[Metric]) -> bool:
+    """One attempt at writing ``items`` (no waiting): False if the store is out (the caller keeps them
+    and sends them again; MLflow keeps each metric row once however often it is sent)."""
+    plain = getattr(c, "once", c)
+    try:
+        log_metric_items(plain, run_id, items)
+    except Exception as e:
+        if not transient(e):
+            raise
+        return False
+    return True
 
 
 # -- write side ----------------------------------------------------------------------------------------
@@ -180,6 +204,13 @@ def log_metric_items(c: MlflowClient, run_id: str, items: list[Metric]) -> None:
 
 def log_metrics(c: MlflowClient, run_id: str, metrics: Mapping[str, Any], step: int = 0) -> None:
     log_metric_items(c, run_id, metric_items(metrics, step))
+
+
+def last_step(c: MlflowClient, run_id: str) -> int:
+    """The highest step any metric of the run has (0 for a new run): how far an earlier attempt of a
+    retried trial logged."""
+    keys = c.get_run(run_id).data.metrics
+    return max((m.step for k in keys for m in c.get_metric_history(run_id, k)), default=0)
 
 
 def set_tags(c: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None:
@@ -313,9 +344,10 @@ class GroupOpener:
     experiment_id: str
     holder: str
     tags: tuple[tuple[str, str], ...] = ()
+    retry_s: float = DEFAULT_RETRY_S
 
     def __call__(self, config: Mapping[str, Any]) -> None:
-        open_group(client(self.uri), self.experiment_id, self.holder, config, dict(self.tags))
+        open_group(client(self.uri, self.retry_s), self.experiment_id, self.holder, config, dict(self.tags))
 
 
 def trial_run(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from hartune.registry import ConfigError
@@ -45,6 +47,26 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
             raise ConfigError(f"tracking.uri={uri!r}: folder {folder} does not exist")
 
 
+@contextlib.contextmanager
+def first_use_lock(uri: str) -> Iterator[None]:
+    """Around the first use of a SQLite store in this process: an exclusive lock on ``<file>.lock``, so
+    that two runs starting at once on a new store do not both create its tables (MLflow's migrations
+    and Optuna's ``create_all`` are not safe against a second process doing the same: "duplicate column
+    name"). Other stores (a server, PostgreSQL) handle concurrent clients themselves: no lock."""
+    import fcntl
+
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def require_store(uri: str) -> None:
     """For the commands that only read (``ls``, ``report``, ``promote``, ``ui``): the store must exist
     already, and nothing is created to find out (a SQLite URI's first client creates the file)."""
@@ -73,7 +95,8 @@ def git_commit(cwd: Path | None = None) -> str:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
         )
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=5,
+                               check=False)
         return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from hartune.models import Normalized, embeddings
-from hartune.tracking import runs
+from hartune.tracking import redact, runs
 from hartune.tracking.plots import confusion_figure, curves_figure
+from hartune.tracking.retry import TrackingUnavailable, with_retry
 from hartune.train import TrainResult
 from hartune.train.metrics import (
     FEATURE_SPACES,
@@ -35,35 +36,67 @@ class TrialTracker:
     ``tracking.metrics_every_s``; a live MLflow UI lags by that much): each write is a transaction
     that concurrent trials queue for on a SQLite store, or a round trip to a server. ``flush`` writes
     the buffer; it runs before every checkpoint (what a checkpoint says was trained is in MLflow), when
-    Tune stops the trial, when it fails and before the run is closed."""
+    Tune stops the trial, when it fails and before the run is closed.
+
+    A tracking outage (``hartune.tracking.retry``): a per-epoch write that finds the store out keeps its
+    metrics buffered and training goes on (no checkpoint is written meanwhile, see ``flush_now``); the
+    next due write sends them all again. Once the store has been out for longer than ``retry_s`` the
+    trial fails with one line naming the server. The trial's end (test metrics, artifacts, the run's
+    FINISHED) waits the outage out, so a trial that ends during it closes its run once the server is
+    back."""
 
     uri: str
     run_id: str
-    client: Any  # one MlflowClient for the trial's life, not one per epoch
+    client: Any  # one MlflowClient for the trial's life, not one per epoch (retrying: runs.client)
     every_s: float
+    retry_s: float = 120.0
     buffered: list[Any] = field(default_factory=list)
     last_write: float = field(default_factory=time.monotonic)
+    out_since: float | None = None  # when a per-epoch write first found the store out
+    # A retried or restored trial continues in its run from its last checkpoint, which may be older
+    # than the last epoch the killed attempt logged: those epochs are trained again but not logged
+    # again, so each step is in the metric history once (with the first attempt's values; the recipe
+    # restores the RNG streams, so on CPU the second attempt computes the same ones).
+    logged_through: int = 0
 
     @classmethod
     def open(
         cls, uri: str, experiment_id: str, stage_run: str, trial_id: str, name: str,
-        params: dict[str, Any], tags: dict[str, str], every_s: float,
+        params: dict[str, Any], tags: dict[str, str], every_s: float, retry_s: float = 120.0,
     ) -> TrialTracker:
-        c = runs.client(uri)
+        c = runs.client(uri, retry_s)
         run_id = runs.trial_run(c, experiment_id, stage_run, trial_id, name, tags)
         runs.log_params(c, run_id, params)
-        return cls(uri, run_id, c, every_s)
+        return cls(uri, run_id, c, every_s, retry_s, logged_through=runs.last_step(c, run_id))
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], snapshot: Snapshot | None = None) -> None:
+        if epoch <= self.logged_through:  # logged by an attempt that died after its last checkpoint
+            return
         self.buffered += runs.metric_items(metrics, step=epoch)
         if time.monotonic() - self.last_write >= self.every_s:
-            self.flush()
+            self.flush_now()
+
+    def flush_now(self) -> bool:
+        """One attempt at writing the buffer; False (metrics kept for the next attempt) while the store
+        is out, and ``TrackingUnavailable`` once it has been out for longer than ``retry_s``."""
+        self.last_write = time.monotonic()
+        if not self.buffered:
+            return True
+        if runs.log_metric_items_once(self.client, self.run_id, self.buffered):
+            self.buffered, self.out_since = [], None
+            return True
+        self.out_since = self.out_since or time.monotonic()
+        if time.monotonic() - self.out_since >= self.retry_s:
+            raise TrackingUnavailable(f"tracking server {redact(self.uri)} did not answer log_batch for "
+                                      f"{self.retry_s:g} s (tracking.retry_s={self.retry_s:g})")
+        return False
 
     def flush(self) -> None:
-        """Write every buffered per-epoch metric (each once)."""
-        items, self.buffered, self.last_write = self.buffered, [], time.monotonic()
+        """Write every buffered per-epoch metric (each once), waiting out an outage of ``retry_s``."""
+        items, self.last_write = self.buffered, time.monotonic()
         if items:
             runs.log_metric_items(self.client, self.run_id, items)
+        self.buffered, self.out_since = [], None
 
     def finish(self, result: TrainResult, spec_text: str, log_model: bool) -> dict[str, float]:
         """Log test metrics and artifacts; returns the flat final metrics (also reported to Tune)."""
@@ -97,7 +130,8 @@ class TrialTracker:
                       "data.json")
         c.log_text(self.run_id, spec_text, "spec.yaml")
         if log_model:
-            log_model_of(self.uri, self.run_id, result.model, example_windows(result))
+            with_retry(lambda: log_model_of(self.uri, self.run_id, result.model, example_windows(result)),
+                       self.retry_s, f"tracking server {redact(self.uri)}", "log_model")
         c.set_terminated(self.run_id, "FINISHED")
         return final
 
@@ -122,6 +156,10 @@ class TrialTracker:
         return out
 
     def fail(self, error: BaseException) -> None:
+        """The run FAILED with the error; when the error is the store's outage, the driver records it
+        (``TrialStatusCallback``) once the store is back."""
+        if isinstance(error, TrackingUnavailable):
+            return
         with contextlib.suppress(Exception):  # the error being recorded matters more than a lost metric
             self.flush()
         c = self.client

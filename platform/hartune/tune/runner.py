@@ -23,7 +23,7 @@ from hartune.spec import Spec
 from hartune.tracking import git_commit, redact, runs
 from hartune.tune.outcomes import Best, TrialOutcome
 from hartune.tune.progress import ProgressCallback, RunView, activate, duration, stage_line
-from hartune.tune.search import FINAL
+from hartune.tune.search import FINAL, OptunaStore
 from hartune.tune.stages import StageConfig
 from hartune.tune.trainable import StageContext, run_trial
 
@@ -136,7 +136,7 @@ class SpecRunner:
         self.view, self.verbose = view or RunView(), verbose
         self.resume = False
         self.base_dir = spec_path.parent
-        self.client = runs.client(uri)
+        self.client = runs.client(uri, spec.tracking.retry_s)
 
     def run(self, only_stage: str | None = None, address: str | None = None, resume: bool = False) -> RunSummary:
         """Run the stages; with ``resume``, continue the latest unfinished run of this spec (same spec
@@ -283,12 +283,14 @@ class StageRun:
         name = f"{spec.name}.{stage.name}.{parent[:8]}"
         trial_tags = {k: self.tags[k] for k in (runs.SPEC_HASH_TAG, runs.GIT_COMMIT_TAG)} | step_tags
         group_tags = {**trial_tags, runs.STAGE_TAG: self.st.name}
-        plan = stage.tune_plan(spec, optuna_storage(spec), name,
-                               runs.GroupOpener(self.runner.uri, self.exp, parent, tuple(group_tags.items())))
+        plan = stage.tune_plan(spec, OptunaStore(optuna_storage(spec), spec.tracking.retry_s), name,
+                               runs.GroupOpener(self.runner.uri, self.exp, parent, tuple(group_tags.items()),
+                                               spec.tracking.retry_s))
         threads = max(1, int(spec.resources.cpu))
         ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent,
                            redact(self.runner.spec_path.read_text()), spec.tracking.log_models,
-                           spec.tracking.metrics_every_s, trial_tags, threads, str(generator_root(spec)))
+                           spec.tracking.metrics_every_s, trial_tags, threads, str(generator_root(spec)),
+                           spec.tracking.retry_s)
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
                                         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         storage = storage_path(spec)
@@ -314,7 +316,8 @@ class StageRun:
                 name=name, storage_path=str(storage),
                 failure_config=tune.FailureConfig(max_failures=spec.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-                callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent), ProgressCallback()],
+                callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent, spec.tracking.retry_s,
+                                               self.runner.verbose), ProgressCallback()],
                 verbose=1 if self.runner.verbose else 0,  # else our own view (hartune.tune.progress)
                 log_to_file=True,  # each trial's stdout/stderr in its folder of the storage ...
                 sync_config=tune.SyncConfig(sync_artifacts=True),  # ... copied there from its working folder
@@ -441,15 +444,19 @@ def tune_output(verbose: bool) -> Iterator[None]:
     if verbose:
         yield
         return
-    before = os.environ.get("RAY_AIR_NEW_OUTPUT")
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    # TUNE_PRINT_ALL_TRIAL_ERRORS=0: a failed trial's traceback is not logged here (it is in the trial's
+    # folder and its MLflow run's error.txt); TrialStatusCallback prints its one line instead
+    quiet = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}
+    before = {k: os.environ.get(k) for k in quiet}
+    os.environ.update(quiet)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-        else:
-            os.environ["RAY_AIR_NEW_OUTPUT"] = before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def storage_path(spec: Spec) -> Path | str:

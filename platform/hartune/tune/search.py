@@ -11,6 +11,7 @@ PRUNED. Optuna keeps its per-epoch intermediate values, and TPE ranks pruned tri
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -18,6 +19,8 @@ from optuna.trial import TrialState
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
+from hartune.tracking.retry import DEFAULT_RETRY_S, with_retry
+from hartune.tracking.store import first_use_lock, redact
 from hartune.tune.samplers import make_sampler
 from hartune.tune.space import SearchSpace
 
@@ -84,7 +87,7 @@ def make_searcher(
     space: SearchSpace,
     metric: str,
     mode: str,
-    storage: str | optuna.storages.BaseStorage | None = None,
+    storage: str | OptunaStore | optuna.storages.BaseStorage | None = None,
     study_name: str | None = None,
 ) -> PrunedAwareOptunaSearch:
     """The searcher of one search stage.
@@ -93,11 +96,14 @@ def make_searcher(
     GridSampler) and the Tuner's ``param_space`` must not contain the searched keys; for every other
     sampler the Tuner's ``param_space`` must hold ``space.to_tune()``, which OptunaSearch converts into
     the same distributions as ``space.to_optuna()``. ``storage`` is an Optuna storage or an RDB URL
-    (``sqlite:///...``, ``postgresql://...``) where the study persists (optuna-dashboard reads it).
+    (``sqlite:///...``, ``postgresql://...``) where the study persists (optuna-dashboard reads it);
+    an :class:`OptunaStore` also says how long an outage of it is waited out.
     """
     sampler = make_sampler(sampler_name, seed, space)
     if isinstance(storage, str):
-        storage = optuna.storages.RDBStorage(storage)
+        storage = OptunaStore(storage)
+    if isinstance(storage, OptunaStore):
+        storage = RetryingRDBStorage(storage.url, storage.retry_s)
     return PrunedAwareOptunaSearch(
         space=space.to_optuna() if sampler_name == "grid" else None,
         metric=metric,
@@ -106,3 +112,46 @@ def make_searcher(
         storage=storage,
         study_name=study_name,
     )
+
+
+@dataclass(frozen=True)
+class OptunaStore:
+    """Where a stage's study persists and how long an outage of it is waited out (the spec's
+    ``tracking.optuna_storage`` and ``tracking.retry_s``); opened only by a stage that searches."""
+
+    url: str
+    retry_s: float = DEFAULT_RETRY_S
+
+
+class RetryingRDBStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage whose every storage call waits out a database outage (a PostgreSQL restart)
+    for ``retry_s`` seconds (the spec's ``tracking.retry_s``; ``hartune.tracking.retry``), then fails
+    with one line naming the storage. SQLAlchemy's ``pool_pre_ping`` (Optuna's default) replaces the
+    connections the restart broke. Picklable like its parent (Tune saves the searcher)."""
+
+    def __init__(self, url: str, retry_s: float = DEFAULT_RETRY_S) -> None:
+        self.retry_s = retry_s
+        with first_use_lock(url):  # two runs at once on a new SQLite file: one creates the tables
+            with_retry(
+                lambda: optuna.storages.RDBStorage.__init__(self, url), retry_s, self._store(url), "connect"
+            )
+
+    @staticmethod
+    def _store(url: str) -> str:
+        return f"Optuna storage {redact(url)}"
+
+
+def _retried(name: str) -> Any:
+    plain = getattr(optuna.storages.RDBStorage, name)
+
+    def method(self: RetryingRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        return with_retry(lambda: plain(self, *args, **kwargs), self.retry_s, self._store(self.url), name)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = plain.__doc__
+    return method
+
+
+for _name, _attr in vars(optuna.storages.BaseStorage).items():
+    if callable(_attr) and not _name.startswith("_"):
+        setattr(RetryingRDBStorage, _name, _retried(_name))

@@ -33,6 +33,7 @@ class StageContext:
     tags: dict[str, str] = field(default_factory=dict)
     threads: int = 1
     generator_root: str = ".hartune/generators"  # absolute on the driver: trials run in their own folders
+    retry_s: float = 120.0  # the spec's tracking.retry_s: how long a tracking outage is waited out
 
     def run_config(self, config: dict[str, Any]) -> RunConfig:
         point = {k: v for k, v in config.items() if k not in TUNE_KEYS}
@@ -53,11 +54,11 @@ class TuneReporter:
     epochs are checkpointed at most every ``CHECKPOINT_EVERY_S`` seconds (the first epoch always): a
     resume then repeats at most that much training, and quick trials do not pay a write per epoch."""
 
-    def __init__(self, every_s: float = CHECKPOINT_EVERY_S, before_checkpoint: Callable[[], None] | None = None) -> None:
+    def __init__(self, every_s: float = CHECKPOINT_EVERY_S, before_checkpoint: Callable[[], bool | None] | None = None) -> None:
         import time
 
         self.every_s, self.last = every_s, time.monotonic() - every_s
-        self.before_checkpoint = before_checkpoint  # e.g. write the tracker's buffered metrics
+        self.before_checkpoint = before_checkpoint  # e.g. write the tracker's buffered metrics (False: not yet)
 
     def on_epoch_end(
         self, epoch: int, metrics: dict[str, float], snapshot: Callable[[], dict[str, Any]] | None = None
@@ -71,9 +72,12 @@ class TuneReporter:
         if snapshot is None or time.monotonic() - self.last < self.every_s:
             tune.report({**metrics, "epoch": epoch})
             return
+        if self.before_checkpoint is not None and self.before_checkpoint() is False:
+            # the store is out and this epoch's metrics are not in it yet: a checkpoint now would claim
+            # epochs that a resume could not find in MLflow, so it waits for the next epoch
+            tune.report({**metrics, "epoch": epoch})
+            return
         self.last = time.monotonic()
-        if self.before_checkpoint is not None:
-            self.before_checkpoint()
         with tempfile.TemporaryDirectory() as d:
             torch.save(snapshot(), Path(d) / STATE_FILE)
             tune.report({**metrics, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(d))
@@ -100,7 +104,7 @@ def report_if_done(ctx: StageContext, parent: str, trial_id: str) -> bool:
 
     from hartune.tracking import runs
 
-    c = runs.client(ctx.uri)
+    c = runs.client(ctx.uri, ctx.retry_s)
     found = runs.find_trial_run(c, ctx.experiment_id, parent, trial_id)
     if found is None:
         return False
@@ -127,7 +131,7 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     trial_id = tune.get_context().get_trial_id()
     progress.set_sink(TrialFileSink(tune.get_context().get_trial_dir()))  # the driver's live view reads it
     # a fold trial hangs under its group's run, which the driver opened before the trial existed
-    parent = runs.trial_parent(runs.client(ctx.uri), ctx.experiment_id, ctx.stage_run, config)
+    parent = runs.trial_parent(runs.client(ctx.uri, ctx.retry_s), ctx.experiment_id, ctx.stage_run, config)
     if report_if_done(ctx, parent, trial_id):
         return
     run_cfg = ctx.run_config(config)
@@ -140,10 +144,10 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     if "test_subjects" in data.info:
         tags[runs.TEST_SUBJECTS_TAG] = ",".join(map(str, data.info["test_subjects"]))  # type: ignore[arg-type]
     tracker = TrialTracker.open(ctx.uri, ctx.experiment_id, parent, trial_id, runs.trial_name(config), params, tags,
-                                every_s=ctx.metrics_every_s)
+                                every_s=ctx.metrics_every_s, retry_s=ctx.retry_s)
     log_dataset_input(tracker.client, tracker.run_id, str(config["dataset"]), data, run_cfg.data.dataset)
     try:
-        result = train(run_cfg, data=data, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush)], generators=CachedGenerators(ctx.generator_root),
+        result = train(run_cfg, data=data, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush_now)], generators=CachedGenerators(ctx.generator_root),
                        resume=resume_state())
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(result, Path(d))

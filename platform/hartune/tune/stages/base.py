@@ -26,6 +26,7 @@ from hartune.tune.schedulers import SCHEDULERS
 
 if TYPE_CHECKING:
     from hartune.train import RunConfig
+    from hartune.tune.search import OptunaStore
 
 # Searchers and schedulers see every epoch's report, so a stage's metric must be in each of them:
 # validation or training metrics, the model size or its batch-1 CPU latency (test metrics exist only
@@ -84,7 +85,7 @@ class StageConfig(BaseModel):
         raise NotImplementedError
 
     def tune_plan(
-        self, spec: SpecView, storage: str | None, study_name: str, on_group: GroupHook | None = None
+        self, spec: SpecView, storage: str | OptunaStore | None, study_name: str, on_group: GroupHook | None = None
     ) -> TunePlan:
         """The Tune experiment; a searcher keeps its Optuna study ``study_name`` in ``storage``. On a
         fold axis, ``on_group`` is called on the driver with the first trial config of each group (the

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, RootModel, model_validator
 
 from hartune.presets import expand_run
 from hartune.tune.outcomes import FOLD, Best, GroupHook, SpecView, TrialOutcome, TunePlan, group_means
 from hartune.tune.stages.base import StageConfig, register_stage
+
+if TYPE_CHECKING:
+    from hartune.tune.search import OptunaStore
 
 
 class Variants(RootModel[dict[str, dict[str, Any]]]):
@@ -60,7 +63,7 @@ class GridStage(StageConfig):
         ]
 
     def tune_plan(
-        self, spec: SpecView, storage: str | None, study_name: str, on_group: GroupHook | None = None
+        self, spec: SpecView, storage: str | OptunaStore | None, study_name: str, on_group: GroupHook | None = None
     ) -> TunePlan:
         from hartune.tune.cv import CellSearcher
 

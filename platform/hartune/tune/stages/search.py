@@ -10,15 +10,27 @@ best configuration is the point with the best fold mean.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from hartune.overlays import deep_merge, unflatten
 from hartune.presets import expand_run
-from hartune.tune.outcomes import TUNE_KEYS, Best, GroupHook, SpecView, StageDriver, TrialOutcome, TunePlan, group_means
+from hartune.tune.outcomes import (
+    TUNE_KEYS,
+    Best,
+    GroupHook,
+    SpecView,
+    StageDriver,
+    TrialOutcome,
+    TunePlan,
+    group_means,
+)
 from hartune.tune.space import SearchSpace
 from hartune.tune.stages.base import METRIC_NAME, SamplingStage, register_stage
+
+if TYPE_CHECKING:
+    from hartune.tune.search import OptunaStore
 
 
 @register_stage
@@ -98,7 +110,7 @@ class SearchStage(SamplingStage):
         return self.samples(spec) * self.fold_count(spec, self.dataset_keys(spec)[0])
 
     def tune_plan(
-        self, spec: SpecView, storage: str | None, study_name: str, on_group: GroupHook | None = None
+        self, spec: SpecView, storage: str | OptunaStore | None, study_name: str, on_group: GroupHook | None = None
     ) -> TunePlan:
         from hartune.tune.cv import FoldScheduler, FoldSearcher
         from hartune.tune.search import make_searcher
