@@ -42,7 +42,9 @@ TINY_WINDOWS = 100
 def write_data(path: Path, windows: int) -> None:
     rng = np.random.default_rng(0)
     y = np.arange(windows) % CLASSES
-    x = rng.standard_normal((windows, WINDOW, CHANNELS), dtype=np.float32) + y[:, None, None].astype(np.float32)
+    x = rng.standard_normal((windows, WINDOW, CHANNELS), dtype=np.float32) + y[:, None, None].astype(
+        np.float32
+    )
     np.savez(path, X=x, y=y, subject=1 + np.arange(windows) % SUBJECTS)
 
 
@@ -95,11 +97,13 @@ def _tree(root: int) -> list[int]:
 def _memory(pid: int) -> tuple[int, int, str]:
     """(PSS, RSS) in bytes and the process's name; zeros if it is gone."""
     try:
-        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+        fields = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+        )
         name = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
     except (OSError, ValueError):
         return 0, 0, ""
-    kib = lambda k: int(fields.get(k, "0 kB").split()[0]) * 1024  # noqa: E731
+    kib = lambda k: int(fields.get(k, "0 kB").split()[0]) * 1024
     return kib("Pss"), kib("Rss"), name
 
 
@@ -129,14 +133,18 @@ def measure(source: Path, data: Path, n: int, cores: int) -> dict[str, float]:
         env = {**os.environ, "PYTHONPATH": str(source.resolve()), "RAY_TMPDIR": str(d / "ray-tmp")}
         cmd = [sys.executable, "-m", "hartune.cli", "run", str(write_spec(d, data, n, cores)), "--quiet"]
         t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         sampler = Sampler(proc.pid)
         sampler.start()
         out, _ = proc.communicate()
         sampler.stop.set()
         sampler.join()
         if proc.returncode != 0:
-            sys.exit(f"hartune run ({source}, {data.name}, {n} trials) failed with exit {proc.returncode}:\n{out}")
+            sys.exit(
+                f"hartune run ({source}, {data.name}, {n} trials) failed with exit {proc.returncode}:\n{out}"
+            )
         return {**{k: v / 2**30 for k, v in sampler.peak.items()}, "wall": time.monotonic() - t0}
 
 
@@ -153,23 +161,32 @@ def main() -> None:
         write_data(big, args.windows)
         write_data(tiny, TINY_WINDOWS)
         mb = args.windows * WINDOW * CHANNELS * 4 / 2**20
-        print(f"data: {args.windows} windows x {WINDOW} x {CHANNELS} float32 = {mb:.0f} MiB per copy; "
-              f"load {os.getloadavg()[0]:.1f}")
+        print(
+            f"data: {args.windows} windows x {WINDOW} x {CHANNELS} float32 = {mb:.0f} MiB per copy; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
         rows = []
         for n in [int(t) for t in args.trials.split(",")]:
             for label, tree in (("before", args.before), ("after", args.after)):
                 full, fixed = measure(tree, big, n, args.cores), measure(tree, tiny, n, args.cores)
                 rows.append((n, label, full, fixed))
-                print(f"  {n} trials, {label}: peak PSS {full['pss']:.2f} GiB (tiny data {fixed['pss']:.2f}), "
-                      f"workers {full['workers_pss']:.2f}, RSS {full['rss']:.2f}; {full['wall']:.0f} s; "
-                      f"load {os.getloadavg()[0]:.1f}", flush=True)
-    print("\n| trials at once | tree | peak PSS, node (GiB) | of it Ray workers | data's share (GiB) "
-          "| data's share / one copy | peak RSS sum (GiB) |")
+                print(
+                    f"  {n} trials, {label}: peak PSS {full['pss']:.2f} GiB (tiny data {fixed['pss']:.2f}), "
+                    f"workers {full['workers_pss']:.2f}, RSS {full['rss']:.2f}; {full['wall']:.0f} s; "
+                    f"load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+    print(
+        "\n| trials at once | tree | peak PSS, node (GiB) | of it Ray workers | data's share (GiB) "
+        "| data's share / one copy | peak RSS sum (GiB) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for n, label, full, fixed in rows:
         share = full["pss"] - fixed["pss"]
-        print(f"| {n} | {label} | {full['pss']:.2f} | {full['workers_pss']:.2f} | {share:.2f} "
-              f"| {share * 1024 / mb:.1f} | {full['rss']:.2f} |")
+        print(
+            f"| {n} | {label} | {full['pss']:.2f} | {full['workers_pss']:.2f} | {share:.2f} "
+            f"| {share * 1024 / mb:.1f} | {full['rss']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

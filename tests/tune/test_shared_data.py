@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from hartune.data import DataConfig, prepare
-from hartune.data.tensors import split_tensors
+from hartune.data import DataConfig, WindowConfig, prepare
+from hartune.data.tensors import ReadOnlyError, split_tensors
 from hartune.spec import load_spec
 from hartune.tune import datastore
 from spec_runs import run_spec, watch_entry
@@ -30,17 +30,16 @@ def store(ray_local):
     datastore.stop(handle)
 
 
-def read_in_task(store: str, cfg: DataConfig) -> tuple[str, str, bool, int]:
-    """In a Ray worker: (object id, checksum now, whether x is writable, x's address)."""
-    shared = datastore.shared_data(store, cfg)
-    x = shared.data.train.x
-    return shared.object_id, shared.data.checksum(), x.flags.writeable, x.__array_interface__["data"][0]
-
-
 def test_two_workers_read_one_object_and_it_holds_what_prepare_gives(ray_local, store, watch_cfg) -> None:
+    def read_in_task(store: str, cfg: DataConfig) -> tuple[str, str, bool]:
+        """In a Ray worker (defined here, so Ray ships it by value): (object id, checksum now, whether
+        x is writable)."""
+        shared = datastore.shared_data(store, cfg)
+        return shared.object_id, shared.data.checksum(), shared.data.train.x.flags.writeable
+
     task = ray_local.remote(num_cpus=1)(read_in_task)
     got = ray_local.get([task.remote(store, watch_cfg), task.remote(store, watch_cfg)])
-    (id_a, crc_a, writable_a, _), (id_b, crc_b, writable_b, _) = got
+    (id_a, crc_a, writable_a), (id_b, crc_b, writable_b) = got
     assert id_a == id_b
     assert crc_a == crc_b == prepare(watch_cfg).checksum()  # the object holds the arrays prepare makes
     assert not writable_a and not writable_b
@@ -56,16 +55,42 @@ def test_one_object_per_data_config(ray_local, store, watch_cfg) -> None:
     assert objects[ids[0]][0] == objects[ids[1]][0]  # one fingerprint
 
 
+def test_the_store_keeps_the_configs_asked_for_last(ray_local, watch_cfg) -> None:
+    handle = datastore.start("test-shared-data-keep", keep=1)
+    try:
+        name = datastore.store_name("test-shared-data-keep")
+        other = DataConfig(window=WindowConfig(length=100, stride=50))
+        first = datastore.shared_data(name, watch_cfg)
+        assert datastore.shared_data(name, watch_cfg).object_id == first.object_id
+        datastore.shared_data(name, other)  # keep=1: watch_cfg's object leaves the store ...
+        kept = [key for _, key in ray_local.get(handle.objects.remote()).values()]
+        assert kept == [other.model_dump_json()]
+        assert first.data.checksum() == first.checksum  # ... while this reader still has it
+        again = datastore.shared_data(name, watch_cfg)  # prepared and put again
+        assert again.object_id != first.object_id and again.checksum == first.checksum
+    finally:
+        datastore.stop(handle)
+
+
 def test_shared_arrays_and_the_recipe_tensors_over_them_refuse_writes(ray_local, store, watch_cfg) -> None:
     shared = datastore.shared_data(store, watch_cfg)
     with pytest.raises(ValueError, match="read-only"):
         shared.data.train.x[0, 0, 0] = 1.0
     (x, y), _, _ = split_tensors(shared.data)
     assert x.data_ptr() == shared.data.train.x.__array_interface__["data"][0]  # no copy
-    with pytest.raises(RuntimeError, match="Inplace update to inference tensor"):
+    with pytest.raises(RuntimeError, match="would write into shared, read-only data"):
         x.add_(1.0)
-    with pytest.raises(RuntimeError, match="Inplace update to inference tensor"):
-        y[0] = 0
+    for write in (
+        lambda: y.__setitem__(0, 0),
+        lambda: x[0:2].zero_(),
+        lambda: x.unbind()[0].fill_(0),
+        lambda: torch.relu_(x),
+        lambda: torch.add(x, 1, out=x),
+    ):
+        with pytest.raises(ReadOnlyError, match="would write into shared, read-only data"):
+            write()
+    with pytest.raises(ValueError, match="read-only"):
+        x.numpy()[0, 0, 0] = 1.0
     batch = x[torch.tensor([0, 1])]  # what the training loop takes: a new tensor, the trial's own
     batch.mul_(2.0)
     mixed = torch.cat([x, torch.zeros(1, *x.shape[1:])])  # augmentation's ``mix``: a new tensor too

@@ -16,6 +16,11 @@ Choices, and the alternatives:
   by a trial would be lost with that trial's worker (its owner). The actor owns every object for the
   run's life and is killed at the end of the run, which frees them. It takes no CPU from the trials
   (``num_cpus=0``); a trial waits (holding its CPU, idle) while the first ask prepares.
+* **How many it keeps: the ``keep`` data configs asked for last** (the runner passes the spec's
+  ``max_concurrent``: at most that many are in use at once). An older one is dropped from the store;
+  trials still reading it keep it alive until they end, and a later ask prepares it again. Keeping every
+  config would hold one copy per fold of a cross-validation (8 for leave-one-subject-out on PAMAP2)
+  where one trial per CPU held one each before; ``keep=None`` keeps them all.
 * **Integrity: a CRC-32 of every array** (``PreparedData.checksum``), taken by the store when it puts the
   object and by the trial after training; a trial that finds them different fails, naming both. Both
   end up as tags of the trial's MLflow run (with the object's id), so one can see which trials shared
@@ -27,6 +32,7 @@ Choices, and the alternatives:
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,10 +67,10 @@ class Shared:
 class DataStore:
     """The actor (``ray.remote`` applied in ``start``): data config -> (object ref, checksum)."""
 
-    def __init__(self) -> None:
-        self._by_config: dict[
-            str, tuple[list[Any], str, str]
-        ] = {}  # config JSON -> ([ref], checksum, fingerprint)
+    def __init__(self, keep: int | None = None) -> None:
+        self.keep = keep
+        # config JSON -> ([ref], checksum, fingerprint), the one asked for last at the end
+        self._by_config: OrderedDict[str, tuple[list[Any], str, str]] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -80,15 +86,20 @@ class DataStore:
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            if key not in self._by_config:
+            entry = self._by_config.get(key)
+            if entry is None:
                 data = prepare(cfg)
-                self._by_config[key] = ([ray.put(data)], data.checksum(), data.fingerprint)
+                entry = ([ray.put(data)], data.checksum(), data.fingerprint)
                 del data  # the store's heap keeps no copy: the object store holds the one
-            refs, checksum, _ = self._by_config[key]
-            return refs, checksum
+            with self._guard:
+                self._by_config[key] = entry
+                self._by_config.move_to_end(key)
+                while self.keep is not None and len(self._by_config) > self.keep:
+                    self._by_config.popitem(last=False)
+        return entry[0], entry[1]
 
     def objects(self) -> dict[str, tuple[str, str]]:
-        """Object id -> (data fingerprint, data config JSON), of every object put so far."""
+        """Object id -> (data fingerprint, data config JSON), of every object the store keeps."""
         return {refs[0].hex(): (fp, key) for key, (refs, _, fp) in self._by_config.items()}
 
 
@@ -96,12 +107,12 @@ def store_name(parent_run: str) -> str:
     return f"hartune-data-{parent_run}"
 
 
-def start(parent_run: str) -> Any:
+def start(parent_run: str, keep: int | None = None) -> Any:
     """The run's store actor (found again if this driver already started it)."""
     import ray
 
     actor = ray.remote(num_cpus=0, max_concurrency=4)(DataStore)
-    return actor.options(name=store_name(parent_run), get_if_exists=True).remote()
+    return actor.options(name=store_name(parent_run), get_if_exists=True).remote(keep)
 
 
 def stop(handle: Any) -> None:

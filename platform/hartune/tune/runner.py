@@ -163,7 +163,7 @@ class SpecRunner:
             parent = runs.start_parent(self.client, exp, spec.name, self.spec_hash, tags[runs.GIT_COMMIT_TAG])
             self.client.log_text(parent, redact(self.spec_path.read_text()), "spec.yaml")
         init_ray(address, self.verbose)
-        store = datastore.start(parent)  # the prepared data, once per node, for every stage's trials
+        store = datastore.start(parent, keep=spec.max_concurrent)  # prepared data, once per node
         self.data_store = datastore.store_name(parent)
         best: dict[str, Best] = {}
         summaries = []
@@ -181,7 +181,8 @@ class SpecRunner:
             raise
         finally:
             activate(previous_view)
-            datastore.stop(store)
+            with contextlib.suppress(Exception):  # a lost cluster: its objects went with it
+                datastore.stop(store)
             self.client.set_terminated(parent, status)
         headline = (f"{spec.name}: done in {duration(time.monotonic() - t0)}; experiment {spec.experiment()!r}, "
                     f"parent run {parent}")
