@@ -127,25 +127,31 @@ class Sampler(threading.Thread):
             self.stop.wait(self.every_s)
 
 
-def measure(source: Path, data: Path, n: int, cores: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="hartune-memory-") as tmp:
-        d = Path(tmp)
-        env = {**os.environ, "PYTHONPATH": str(source.resolve()), "RAY_TMPDIR": str(d / "ray-tmp")}
-        cmd = [sys.executable, "-m", "hartune.cli", "run", str(write_spec(d, data, n, cores)), "--quiet"]
-        t0 = time.monotonic()
-        proc = subprocess.Popen(
-            cmd, env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        sampler = Sampler(proc.pid)
-        sampler.start()
-        out, _ = proc.communicate()
-        sampler.stop.set()
-        sampler.join()
-        if proc.returncode != 0:
-            sys.exit(
-                f"hartune run ({source}, {data.name}, {n} trials) failed with exit {proc.returncode}:\n{out}"
+def measure(source: Path, data: Path, n: int, cores: int, attempts: int = 6) -> dict[str, float]:
+    """One ``hartune run`` (a fresh store and Ray); retried when Ray's node misses its fixed 30-s start-up
+    deadline, which a loaded machine can make it do."""
+    for attempt in range(attempts):
+        with tempfile.TemporaryDirectory(prefix="hm-", dir="/tmp") as tmp:
+            d = Path(tmp)
+            env = {**os.environ, "PYTHONPATH": str(source.resolve()), "RAY_TMPDIR": str(d / "r")}
+            cmd = [sys.executable, "-m", "hartune.cli", "run", str(write_spec(d, data, n, cores)), "--quiet"]
+            t0 = time.monotonic()
+            proc = subprocess.Popen(
+                cmd, env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
-        return {**{k: v / 2**30 for k, v in sampler.peak.items()}, "wall": time.monotonic() - t0}
+            sampler = Sampler(proc.pid)
+            sampler.start()
+            out, _ = proc.communicate()
+            sampler.stop.set()
+            sampler.join()
+            if proc.returncode == 0:
+                return {**{k: v / 2**30 for k, v in sampler.peak.items()}, "wall": time.monotonic() - t0}
+            if "timed out during startup" not in out or attempt == attempts - 1:
+                sys.exit(
+                    f"hartune run ({source}, {data.name}, {n} trials) failed with exit {proc.returncode}:\n{out}"
+                )
+            print(f"  (Ray's node start-up timed out; again, load {os.getloadavg()[0]:.1f})", flush=True)
+    raise AssertionError("unreachable")
 
 
 def main() -> None:
@@ -155,6 +161,11 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=11_000)
     ap.add_argument("--trials", default="1,2,4")
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the tiny-data runs (then no data's share column: half the runs)",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="hartune-memory-data-") as tmp:
         big, tiny = Path(tmp) / "pamap2like.npz", Path(tmp) / "tiny.npz"
@@ -168,12 +179,13 @@ def main() -> None:
         rows = []
         for n in [int(t) for t in args.trials.split(",")]:
             for label, tree in (("before", args.before), ("after", args.after)):
-                full, fixed = measure(tree, big, n, args.cores), measure(tree, tiny, n, args.cores)
+                full = measure(tree, big, n, args.cores)
+                fixed = None if args.no_baseline else measure(tree, tiny, n, args.cores)
                 rows.append((n, label, full, fixed))
+                base = "" if fixed is None else f" (tiny data {fixed['pss']:.2f})"
                 print(
-                    f"  {n} trials, {label}: peak PSS {full['pss']:.2f} GiB (tiny data {fixed['pss']:.2f}), "
-                    f"workers {full['workers_pss']:.2f}, RSS {full['rss']:.2f}; {full['wall']:.0f} s; "
-                    f"load {os.getloadavg()[0]:.1f}",
+                    f"  {n} trials, {label}: peak PSS {full['pss']:.2f} GiB{base}, workers {full['workers_pss']:.2f}, "
+                    f"RSS {full['rss']:.2f}; {full['wall']:.0f} s; load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
     print(
@@ -182,11 +194,20 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for n, label, full, fixed in rows:
-        share = full["pss"] - fixed["pss"]
+        share = "not measured" if fixed is None else f"{full['pss'] - fixed['pss']:.2f}"
+        copies = "" if fixed is None else f"{(full['pss'] - fixed['pss']) * 1024 / mb:.1f}"
         print(
-            f"| {n} | {label} | {full['pss']:.2f} | {full['workers_pss']:.2f} | {share:.2f} "
-            f"| {share * 1024 / mb:.1f} | {full['rss']:.2f} |"
+            f"| {n} | {label} | {full['pss']:.2f} | {full['workers_pss']:.2f} | {share} | {copies} | {full['rss']:.2f} |"
         )
+    # what one more trial at once costs, per tree (from the fewest to the most trials measured)
+    for label in ("before", "after"):
+        mine = sorted((n, full["pss"]) for n, lab, full, _ in rows if lab == label)
+        if len(mine) > 1:
+            (n0, p0), (n1, p1) = mine[0], mine[-1]
+            print(
+                f"{label}: +{(p1 - p0) / (n1 - n0) * 1024:.0f} MiB of peak PSS per extra trial at once "
+                f"({n0} -> {n1}); one copy of the windows is {mb:.0f} MiB"
+            )
 
 
 if __name__ == "__main__":
