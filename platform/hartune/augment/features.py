@@ -20,6 +20,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from hartune.data.tensors import shared_tensor
+
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 # A channel whose std is below this is treated as constant (z = 0, skew = 0).
@@ -28,7 +30,8 @@ STAT_NAMES = ("mean", "std", "skew")
 
 
 def _tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
+    # the prepared windows are read-only (shared by a node's trials): a guarded view, not a copy
+    return x if isinstance(x, torch.Tensor) else shared_tensor(np.asarray(x, dtype=np.float32))
 
 
 def _like(out: torch.Tensor, ref: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
@@ -83,7 +86,7 @@ def class_prototypes(
 ) -> Prototypes:
     """Per-class means of the global and local features of ``(N, T, C)`` windows labelled ``y``."""
     xt = _tensor(x)
-    yt = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y, dtype=torch.int64)
+    yt = y.to(torch.int64) if isinstance(y, torch.Tensor) else shared_tensor(np.asarray(y, dtype=np.int64))
     counts = torch.bincount(yt, minlength=num_classes)
     denom = counts.clamp_min(1).to(xt.dtype)
 

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 from hartune.augment.denoiser import MIN_WINDOW, Denoiser, DenoiserConfig
 from hartune.augment.features import class_prototypes, global_features, local_features
 from hartune.augment.schedule import CosineSchedule, SamplerKind, Weighting
+from hartune.data.tensors import shared_tensor
 from hartune.registry import validate_config
 
 CONFIG_FILE = "generator.json"
@@ -160,8 +161,8 @@ class DiffusionGenerator:
 
         ``on_epoch(epoch, mean_loss)`` is called after every epoch (e.g. to log it).
         """
-        xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-        yt = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+        # the prepared windows are read-only (shared by a node's trials): guarded views, not copies
+        xt, yt = shared_tensor(np.asarray(x, dtype=np.float32)), shared_tensor(np.asarray(y, dtype=np.int64))
         self._check(xt, yt)
         self._set_buffers(xt, yt)
         stats, z = global_features(xt), local_features(xt)  # (N, C, 3), (N, T, C): Eqs. 1-2

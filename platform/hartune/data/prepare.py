@@ -1,11 +1,18 @@
 """From a data config to train/val/test arrays: load -> window -> split -> imbalance -> z-score.
 
 This is the only place that order is written down; the training recipe and every stage call it.
+
+The prepared arrays are read-only (``writeable = False``), wherever they come from: here, or Ray's object
+store, where the trials of a node share one copy (``hartune.tune.datastore``). So the CLI's ``hartune
+train`` and a trial run the same code on the same kind of arrays, and a stray in-place write raises
+instead of changing what another trial reads. Whoever changes them works on a copy: a subset
+(``Part.take``, fancy indexing) is one already; anything else copies first (``np.array(a)``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -51,6 +58,14 @@ class Part:
     y: np.ndarray  # (N,) int64
     subject: np.ndarray | None = None  # (N,) int64: whose window (per-subject test results)
 
+    def take(self, idx: np.ndarray) -> Part:
+        """The windows ``idx`` (a training fraction, a subsample): new, writable arrays, so a trial's own
+        subset never aliases the shared ones."""
+        return Part(self.x[idx], self.y[idx], None if self.subject is None else self.subject[idx])
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.x, self.y) if self.subject is None else (self.x, self.y, self.subject)
+
 
 @dataclass(frozen=True)
 class PreparedData:
@@ -69,6 +84,19 @@ class PreparedData:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """Every array of the three splits and the normalisation, in a fixed order."""
+        return (*self.train.arrays(), *self.val.arrays(), *self.test.arrays(), self.mean, self.std)
+
+    def checksum(self) -> str:
+        """CRC-32 of every array's bytes (about 0.7 GB/s on one core here): what a trial saw, to compare
+        with what the store put (``hartune.tune.datastore``). The fingerprint hashes the windows before
+        normalisation and names the data; this checks that nobody changed the arrays themselves."""
+        crc = 0
+        for a in self.arrays():
+            crc = zlib.crc32(memoryview(np.ascontiguousarray(a)).cast("B"), crc)
+        return f"{crc:08x}"
 
     @property
     def num_channels(self) -> int:
@@ -96,8 +124,15 @@ def fingerprint(parts: dict[str, Windows]) -> str:
     return h.hexdigest()
 
 
+def read_only(data: PreparedData) -> PreparedData:
+    """``data`` with every array marked read-only, in place (the arrays are the ones given)."""
+    for a in data.arrays():
+        a.flags.writeable = False
+    return data
+
+
 def prepare(cfg: DataConfig) -> PreparedData:
-    """Deterministic: the same config gives the same arrays and fingerprint."""
+    """Deterministic: the same config gives the same arrays and fingerprint; the arrays are read-only."""
     rec = load_recordings(cfg.dataset)
     windows = make_windows(rec, cfg.window)
     idx = cfg.split.assign(windows.subject, windows.y, session=windows.session)
@@ -122,7 +157,7 @@ def prepare(cfg: DataConfig) -> PreparedData:
         return Part(((w.x - mean) / std).astype(np.float32), w.y, w.subject)
 
     counts = {k: np.bincount(w.y, minlength=rec.num_classes).tolist() for k, w in parts.items()}
-    return PreparedData(
+    data = PreparedData(
         train=part(parts["train"]),
         val=part(parts["val"]),
         test=part(parts["test"]),
@@ -141,3 +176,4 @@ def prepare(cfg: DataConfig) -> PreparedData:
             "dataset": rec.info,  # the loader's own report: rows dropped and why, gaps filled, cache
         },
     )
+    return read_only(data)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hartune.data import PreparedData, prepare
+from hartune.data.tensors import split_tensors
 from hartune.deploy import cpu_latency_ms
 from hartune.models import Normalized, count_parameters, create_model
 from hartune.train.augmentation import Windows, augment, pretrain_epochs, pretrain_loss
@@ -83,11 +84,10 @@ class Recipe:
     # -- setup -----------------------------------------------------------------------------------
     def _setup_data(self) -> None:
         self.data = self._data if self._data is not None else prepare(self.cfg.data)
-        to = lambda p: (torch.from_numpy(p.x).to(self.device), torch.from_numpy(p.y).to(self.device))
-        # The whole split lives on the device as tensors: batches are index slices, no __getitem__.
-        self.train_x, self.train_y = to(self.data.train)
-        self.val_x, self.val_y = to(self.data.val)
-        self.test_x, self.test_y = to(self.data.test)
+        # The whole split lives on the device as tensors: batches are index slices, no __getitem__. On
+        # the CPU they are the prepared arrays themselves (shared by a node's trials), guarded read-only.
+        (self.train_x, self.train_y), (self.val_x, self.val_y), (self.test_x, self.test_y) = (
+            split_tensors(self.data, self.device))
 
     def _setup_model(self) -> None:
         seed_everything(self.cfg.seed)  # the model's init depends on the seed alone
@@ -280,7 +280,7 @@ class Recipe:
         no_test = ({}, np.zeros((0, self.data.num_classes)))  # a refit on every subject has no test split
         test, prob = self.evaluate(self.test_x, self.test_y) if len(self.test_y) else no_test
         d = self.data
-        model = Normalized(self.model, torch.from_numpy(d.mean), torch.from_numpy(d.std)).cpu().eval()
+        model = Normalized(self.model, torch.tensor(d.mean), torch.tensor(d.std)).cpu().eval()  # own copies
         return TrainResult(
             config=self.cfg, test=test, val=loop.best_val, best_epoch=loop.best_epoch, history=loop.history,
             model=model, data=d, test_true=d.test.y, test_prob=prob, num_parameters=self.num_parameters,

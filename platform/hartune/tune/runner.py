@@ -21,6 +21,7 @@ from hartune.overlays import deep_merge
 from hartune.registry import ConfigError
 from hartune.spec import Spec
 from hartune.tracking import git_commit, redact, runs
+from hartune.tune import datastore
 from hartune.tune.outcomes import Best, TrialOutcome
 from hartune.tune.progress import ProgressCallback, RunView, activate, duration, stage_line
 from hartune.tune.search import FINAL, OptunaStore
@@ -135,6 +136,7 @@ class SpecRunner:
         self.spec, self.spec_path, self.spec_hash, self.uri = spec, spec_path, spec_hash, uri
         self.view, self.verbose = view or RunView(), verbose
         self.resume = False
+        self.data_store: str | None = None  # the run's data store actor, once the run started it
         self.base_dir = spec_path.parent
         self.client = runs.client(uri, spec.tracking.retry_s)
 
@@ -161,6 +163,8 @@ class SpecRunner:
             parent = runs.start_parent(self.client, exp, spec.name, self.spec_hash, tags[runs.GIT_COMMIT_TAG])
             self.client.log_text(parent, redact(self.spec_path.read_text()), "spec.yaml")
         init_ray(address, self.verbose)
+        store = datastore.start(parent, keep=spec.max_concurrent)  # prepared data, once per node
+        self.data_store = datastore.store_name(parent)
         best: dict[str, Best] = {}
         summaries = []
         status = "FINISHED"
@@ -177,6 +181,8 @@ class SpecRunner:
             raise
         finally:
             activate(previous_view)
+            with contextlib.suppress(Exception):  # a lost cluster: its objects went with it
+                datastore.stop(store)
             self.client.set_terminated(parent, status)
         headline = (f"{spec.name}: done in {duration(time.monotonic() - t0)}; experiment {spec.experiment()!r}, "
                     f"parent run {parent}")
@@ -290,7 +296,7 @@ class StageRun:
         ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent,
                            redact(self.runner.spec_path.read_text()), spec.tracking.log_models,
                            spec.tracking.metrics_every_s, trial_tags, threads, str(generator_root(spec)),
-                           spec.tracking.retry_s)
+                           spec.tracking.retry_s, self.runner.data_store)
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
                                         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         storage = storage_path(spec)

@@ -34,6 +34,7 @@ class StageContext:
     threads: int = 1
     generator_root: str = ".hartune/generators"  # absolute on the driver: trials run in their own folders
     retry_s: float = 120.0  # the spec's tracking.retry_s: how long a tracking outage is waited out
+    data_store: str | None = None  # the run's data store actor (hartune.tune.datastore); None: prepare here
 
     def run_config(self, config: dict[str, Any]) -> RunConfig:
         point = {k: v for k, v in config.items() if k not in TUNE_KEYS}
@@ -122,10 +123,10 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
 
     from hartune import progress
     from hartune.augment.source import CachedGenerators
-    from hartune.data import prepare
     from hartune.tracking import runs
     from hartune.tracking.trial import TrialTracker, log_dataset_input, save_checkpoint
     from hartune.train import train
+    from hartune.tune.datastore import shared_data
     from hartune.tune.progress import TrialFileSink
 
     trial_id = tune.get_context().get_trial_id()
@@ -135,12 +136,14 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     if report_if_done(ctx, parent, trial_id):
         return
     run_cfg = ctx.run_config(config)
-    data = prepare(run_cfg.data)
+    shared = shared_data(ctx.data_store, run_cfg.data)  # one copy per node, read-only, zero-copy
+    data = shared.data
     params = {**flatten(run_cfg.model_dump(mode="json")), "variant": config["variant"], "dataset_key": config["dataset"],
               "stage": ctx.stage, **{f"space.{k}": v for k, v in config.items() if "." in k}}
     tags = {**runs.trial_tags(ctx.stage, str(config["variant"])), **ctx.tags}
     if config.get(FOLD) is not None:
         tags.update({runs.FOLD_TAG: str(config[FOLD]), runs.GROUP_TAG: runs.group_key(config)})
+    tags[runs.DATA_OBJECT_TAG] = shared.object_id or "local"
     if "test_subjects" in data.info:
         tags[runs.TEST_SUBJECTS_TAG] = ",".join(map(str, data.info["test_subjects"]))  # type: ignore[arg-type]
     tracker = TrialTracker.open(ctx.uri, ctx.experiment_id, parent, trial_id, runs.trial_name(config), params, tags,
@@ -149,6 +152,7 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
     try:
         result = train(run_cfg, data=data, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush_now)], generators=CachedGenerators(ctx.generator_root),
                        resume=resume_state())
+        runs.set_tags(tracker.client, tracker.run_id, {runs.DATA_CHECKSUM_TAG: shared.verify()})
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(result, Path(d))
             final = tracker.finish(result, ctx.spec_text, log_model=ctx.log_models == "all")
