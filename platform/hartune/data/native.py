@@ -5,6 +5,8 @@ A native loader is a ``NativeDataset`` with a ``SOURCE``, the relative paths it 
 and a ``parse()`` of those files. ``load()`` finds or downloads the files, and caches the parsed
 ``Recordings`` at ``<root>/.hartune_cache/<name>-<key>.npz``, where the key hashes the source files'
 sha256 with the knobs that change the arrays: a second load reads the cache, a changed file misses it.
+The cache's sha256 is written beside it (``<cache>.npz.sha256``, ``hartune.integrity``) and checked at
+every read: a truncated or altered cache is parsed again, with one warning line.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydantic import Field, field_validator
 from hartune.data.base import DataError, Recordings
 from hartune.data.datasets import DatasetConfig, Origin
 from hartune.data.sources import Source, data_root, ensure_files, locate, sha256_file
+from hartune.integrity import CorruptFile, verify, write_checksum
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,7 @@ def _write_cache(path: Path, rec: Recordings) -> None:
             name=np.array(rec.name),
             info=np.array(json.dumps(rec.info)),
         )
+        write_checksum(tmp, published=path)  # beside the final name, before the file appears there
         tmp.replace(path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
@@ -129,8 +133,10 @@ def _write_cache(path: Path, rec: Recordings) -> None:
 
 
 def _read_cache(path: Path) -> Recordings | None:
-    """None (parse again) when the cache file is unreadable: it is only a cache."""
+    """None (parse again) when the cache file is unreadable or does not match the checksum written beside
+    it (truncated, altered, or older than checksums): it is only a cache, rebuilt with one warning line."""
     try:
+        verify(path)
         with np.load(path, allow_pickle=False) as z:
             cuts = np.cumsum(z["lengths"])[:-1]
             return Recordings(
@@ -144,6 +150,9 @@ def _read_cache(path: Path) -> Recordings | None:
                 sessions=tuple(z["sessions"].tolist()),
                 info=json.loads(str(z["info"])),
             )
+    except CorruptFile as e:
+        log.warning("rebuilding the corrupt cache %s (%s)", path, e.reason)
+        return None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError) as e:
         log.warning("ignoring the unreadable cache %s (%s)", path, e)
         return None

@@ -114,7 +114,7 @@ def log_best_model(uri: str, run_id: str, checkpoint_dir: Path) -> None:
     meta = json.loads((checkpoint_dir / "meta.json").read_text())
     model = create_normalized(cfg.model.name, in_channels=meta["num_channels"], num_classes=len(meta["class_names"]),
                               window=meta["window"], **cfg.model.params)
-    model.load_state_dict(torch.load(checkpoint_dir / "model.pt", map_location="cpu"))
+    model.load_state_dict(torch.load(checkpoint_dir / "model.pt", map_location="cpu", weights_only=True))
     log_torch_model(uri, run_id, model.eval(), np.load(checkpoint_dir / "example.npy"))
 
 
