@@ -86,7 +86,7 @@ class NativeDataset(DatasetConfig):
             from hartune import progress
 
             with progress.task(f"parsing {self.name} ({len(found)} files)"):
-                rec = self.parse(found)
+                rec = _parse_naming_files(self, found, root)
             if fetched:
                 rec.info["fetched"] = fetched
             dropped = rec.info.get("dropped")
@@ -105,6 +105,40 @@ class NativeDataset(DatasetConfig):
             "files": {rel: sha256_file(p) for rel, p in sorted(found.items())},
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _parse_naming_files(ds: NativeDataset, found: dict[str, Path], root: Path) -> Recordings:
+    """``ds.parse(found)``; a ``DataError`` that names none of the release's files (the ``Recordings``
+    checks only know the dataset's name) is prefixed with the file (a one-file release) or the folder."""
+    try:
+        return ds.parse(found)
+    except DataError as e:
+        if any(str(p) in str(e) for p in found.values()):
+            raise
+        where = next(iter(found.values())) if len(found) == 1 else root
+        raise DataError(f"{where}: {e}") from None
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """``text`` for a one-line error: non-printable characters and runs of whitespace as one space, cut
+    to ``limit`` characters (a corrupt file's bytes can end up in a library's message)."""
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def as_finite_float32(values: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """``values`` as float32, or a ``DataError`` naming ``path`` when one is NaN, inf or too large for
+    float32 (a corrupt digit can make a number of 1e300)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = np.asarray(values).astype(np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise DataError(
+            f"{path}: {what} holds {int(bad.sum())} values that are NaN, inf or beyond float32 "
+            f"(the first in row {row}); expected finite numbers"
+        )
+    return x
 
 
 def _write_cache(path: Path, rec: Recordings) -> None:

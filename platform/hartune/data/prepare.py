@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from hartune.data.base import DataError
 from hartune.data.datasets import DATASETS, load_recordings
 from hartune.data.imbalance import ImbalanceConfig, subsample
 from hartune.data.splits import SPLITS
@@ -90,7 +91,10 @@ def prepare(cfg: DataConfig) -> PreparedData:
     """Deterministic: the same config gives the same arrays and fingerprint."""
     rec = load_recordings(cfg.dataset)
     windows = make_windows(rec, cfg.window)
-    idx = cfg.split.assign(windows.subject, windows.y, session=windows.session)
+    try:
+        idx = cfg.split.assign(windows.subject, windows.y, session=windows.session)
+    except DataError as e:  # e.g. a file with a single subject: say which data the split did not fit
+        raise DataError(f"dataset {rec.name!r}: {e}") from None
     train_idx = idx.train
     if cfg.imbalance is not None:
         train_idx = train_idx[subsample(windows.y[train_idx], cfg.imbalance, rec.class_names)]
