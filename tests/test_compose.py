@@ -63,7 +63,9 @@ def cross_check(doc: dict[str, Any]) -> list[str]:
                     problems.append(f"{name}: bind mount {source} does not exist")
             elif source not in volumes:
                 problems.append(f"{name}: volume {source!r} is not declared")
-        text = yaml.safe_dump({k: svc.get(k) for k in ("environment", "command", "entrypoint", "healthcheck")})
+        text = yaml.safe_dump(
+            {k: svc.get(k) for k in ("environment", "command", "entrypoint", "healthcheck")}
+        )
         for host in re.findall(r"(?:://|@|--address[= ])([A-Za-z][\w.-]*):\d+", text):
             if host not in services and host not in LOCAL:
                 problems.append(f"{name}: reaches {host!r}, which is not a service name")
@@ -72,7 +74,15 @@ def cross_check(doc: dict[str, Any]) -> list[str]:
 
 def test_the_stack_is_a_valid_compose_file() -> None:
     names = schema_check(resolved())
-    assert set(names) >= {"postgres", "s3", "create-bucket", "mlflow", "ray-head", "ray-worker", "ray-worker-cpu"}
+    assert set(names) >= {
+        "postgres",
+        "s3",
+        "create-bucket",
+        "mlflow",
+        "ray-head",
+        "ray-worker",
+        "ray-worker-cpu",
+    }
     with pytest.raises(ValueError, match="portz"):  # the schema check does fail on a bad key
         bad = resolved()
         bad["services"]["mlflow"]["portz"] = ["5000:5000"]
@@ -107,7 +117,9 @@ def test_production_settings() -> None:
     assert s["ray-worker-cpu"]["profiles"] == ["cpu"] and "--num-gpus=0" in s["ray-worker-cpu"]["command"]
     assert "--dashboard-host=0.0.0.0" in s["ray-head"]["command"] and "8265:8265" in s["ray-head"]["ports"]
     server = (ROOT / "docker" / "mlflow-server.sh").read_text()
-    assert "postgresql+psycopg2://" in server and "--app-name basic-auth" in server  # SQLAlchemy 2.1: bare postgresql:// means psycopg 3
+    assert (
+        "postgresql+psycopg2://" in server and "--app-name basic-auth" in server
+    )  # SQLAlchemy 2.1: bare postgresql:// means psycopg 3
     assert "--artifacts-destination" in server and "--serve-artifacts" in server
     assert "mlflow:5000" in server  # other containers reach http://mlflow:5000 (MLflow 3's host check)
     assert "minio" not in yaml.safe_dump(s).lower()  # unmaintained images: RustFS instead
@@ -119,14 +131,16 @@ def test_one_image_with_pyprojects_versions() -> None:
     assert built == {"mlflow", "ray-head", "ray-worker", "ray-worker-cpu"}
     assert len({s[n]["image"] for n in built}) == 1
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pins = dict(re.match(r"([\w\-]+)(?:\[[^\]]*\])?==(.+)", d).groups() for d in project["dependencies"] if "==" in d)
+    pins = dict(
+        re.match(r"([\w\-]+)(?:\[[^\]]*\])?==(.+)", d).groups() for d in project["dependencies"] if "==" in d
+    )
     for name, svc in s.items():  # no service brings its own ray, mlflow or torch at another version
         for pkg in ("ray", "mlflow", "torch"):
             tag = re.search(rf"\b{pkg}[/:]\S*?(\d+\.\d+\.\d+)", svc.get("image", ""))
             if tag and pkg in pins:
                 assert tag.group(1) == pins[pkg], (name, svc["image"])
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11", dockerfile, re.M)  # pyproject: requires-python >= 3.11
+    assert re.search(r"^FROM python:3\.11", dockerfile, re.MULTILINE)  # pyproject: requires-python >= 3.11
     assert "pip install -e '.[cluster]'" in dockerfile  # the versions are pyproject's own pins
     assert {"torch", "ray", "optuna"} <= set(pins)
 
@@ -139,12 +153,21 @@ EXAMPLE_SECRETS = sorted(k for k, v in env_example().items() if v.startswith("ch
 
 def require_secrets(env: dict[str, str], *command: str) -> subprocess.CompletedProcess:
     """The entrypoint script itself, under ``sh`` as in the containers, with only ``env`` (no Docker)."""
-    return subprocess.run(["sh", str(SCRIPT), *command], env={"PATH": os.environ["PATH"], **env},
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["sh", str(SCRIPT), *command],
+        check=False,
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def own_secrets() -> dict[str, str]:
-    return {k: f"{k.lower()}-{os.urandom(6).hex()}" if k in EXAMPLE_SECRETS else v for k, v in env_example().items()}
+    return {
+        k: f"{k.lower()}-{os.urandom(6).hex()}" if k in EXAMPLE_SECRETS else v
+        for k, v in env_example().items()
+    }
 
 
 def test_the_example_env_is_refused_with_one_line_naming_every_example_secret() -> None:
@@ -167,7 +190,10 @@ def test_one_example_secret_left_is_refused_naming_it(name: str) -> None:
 
 def test_a_derived_value_holding_an_example_secret_is_refused() -> None:
     """e.g. the Optuna storage URI that compose builds from POSTGRES_PASSWORD."""
-    env = {**own_secrets(), "HARTUNE_OPTUNA_STORAGE": "postgresql+psycopg2://hartune:change-me-postgres@postgres/optuna"}
+    env = {
+        **own_secrets(),
+        "HARTUNE_OPTUNA_STORAGE": "postgresql+psycopg2://hartune:change-me-postgres@postgres/optuna",
+    }
     done = require_secrets(env)
     assert done.returncode == 1 and "HARTUNE_OPTUNA_STORAGE" in done.stderr
 
