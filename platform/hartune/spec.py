@@ -22,7 +22,7 @@ from hartune.overlays import deep_merge
 from hartune.presets import PRESETS, expand
 from hartune.registry import ConfigError, UnknownNameError, validate_config
 from hartune.train import ModelSpec, RunConfig, TrainConfig
-from hartune.tune.space import load_space
+from hartune.tune.space import load_space, read_yaml_text, yaml_problem
 from hartune.tune.stages import STAGES, StageConfig
 
 AnyStage = STAGES.union("kind")  # every stage kind (importing hartune.tune.stages registers them)
@@ -261,13 +261,14 @@ class Spec(Strict):
 
 def read_yaml(path: Path) -> Any:
     try:
-        with open(path) as f:
-            return yaml.safe_load(f)
+        return read_yaml_text(path)
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
-    except (OSError, yaml.YAMLError) as e:
-        detail = str(e).replace("\n", " ")
-        raise SpecError(f"{path}: not readable YAML ({detail})") from None
+    except OSError as e:
+        raise SpecError(f"{path}: not readable ({e.strerror or e})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        line, problem = yaml_problem(e)
+        raise SpecError(f"{path}: not readable YAML ({line.strip() + ': ' if line else ''}{problem})") from None
 
 
 def load_spec(path: str | Path) -> tuple[Spec, str]:
