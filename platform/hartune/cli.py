@@ -95,10 +95,11 @@ def _cluster_gpus(address: str | None, planned: float | None = None) -> float:
     return float(torch.cuda.device_count())
 
 
-def _checked(args: argparse.Namespace, plan: bool = False):  # -> (spec, path, hash, uri, trials)
+def _checked(args: argparse.Namespace, plan: bool = False, probe: bool = False):  # -> (spec, path, hash, uri, trials)
     """Validation in full before any compute or tracking write: the spec, the store, the data. A
     ``plan`` (``--dry-run``, ``validate --no-data``) checks everything that needs no data and reads or
-    downloads none: types, names, every trial's run config, trial counts, GPUs."""
+    downloads none: types, names, every trial's run config, trial counts, GPUs. ``probe`` (``run``)
+    also write-probes every local folder the run writes (``tune.runner.check_writable``)."""
     from pathlib import Path
 
     from hartune.spec import check_spec, load_spec
@@ -115,6 +116,13 @@ def _checked(args: argparse.Namespace, plan: bool = False):  # -> (spec, path, h
         check_reachable(uri)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    if probe:
+        from hartune.tune.runner import check_writable
+
+        try:
+            check_writable(spec, uri)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
     planned = getattr(args, "gpus", None)
     if planned is not None and getattr(args, "dry_run", True) is False:
         raise ConfigError("--gpus plans for another cluster: use it with validate or run --dry-run")
@@ -200,7 +208,7 @@ def _only_stage(spec, stage: str | None):
 def _run(args: argparse.Namespace, view) -> int:
     from hartune.tune.runner import SpecRunner
 
-    spec, path, digest, uri, _ = _checked(args)
+    spec, path, digest, uri, _ = _checked(args, probe=True)
     spec = _only_stage(spec, args.stage)
     summary = SpecRunner(spec, path, digest, uri, view=view, verbose=args.verbose).run(address=args.address, resume=args.resume)
     print(summary.headline)

@@ -17,6 +17,7 @@ checkpoints alike; ``missing_ok=True`` accepts it instead.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -89,3 +90,39 @@ def verify(path: str | Path, missing_ok: bool = False) -> None:
         raise CorruptFile(
             path, f"sha256 {digest[:12]}... differs from the {want_digest[:12]}... written ({side.name})"
         )
+
+
+PROBE_BYTES = (
+    64 * 1024
+)  # a write probe's size: a full disk or a file-size limit refuses it, as it would a checkpoint
+
+
+def probe_writable(path: str | Path) -> str | None:
+    """None when a file of ``PROBE_BYTES`` can be written (and fsynced) in ``path``, or in the nearest
+    folder above it that exists (where the run would create it); else the reason, in a few words. The
+    probe file is removed: nothing is left behind either way. Checked by writing, not by permission
+    bits, so a read-only mount, a full disk and ``RLIMIT_FSIZE`` are caught as well, and root (whom
+    permission bits do not stop) gets a true answer."""
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    fd, name = -1, ""
+    try:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix=".hartune-write-probe-", dir=existing)
+        left = memoryview(b"\0" * PROBE_BYTES)
+        while left:  # a write stops short at a size limit; the next one then fails (EFBIG, ENOSPC)
+            left = left[os.write(fd, left) :]
+        os.fsync(fd)
+    except OSError as e:
+        return f"cannot write in {existing} ({e.strerror or e})"
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if name:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+    return None

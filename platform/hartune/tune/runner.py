@@ -481,3 +481,40 @@ def beside_storage(spec: Spec) -> Path:
     base = Path(spec.storage) if "://" not in spec.storage else Path(".hartune/ray")
     return (Path.cwd() / base).resolve().parent
 
+
+
+def check_writable(spec: Spec, uri: str) -> None:
+    """Before any compute: every local folder a run writes takes a write probe (``hartune.integrity``):
+    Ray's storage (trial checkpoints, results), the folder beside it (the Optuna database, the generator
+    cache) and, for a local MLflow store, the experiment's artifact folder (models, spec, reports). One
+    ``ConfigError`` line names the key, the folder and the reason. A remote storage (``s3://``) or a
+    tracking server's artifacts cannot be probed from here: a write that fails there fails its trial,
+    with the reason as its error."""
+    from hartune.integrity import probe_writable
+
+    folders: list[tuple[str, Path]] = []
+    if "://" not in spec.storage:
+        folders.append(("storage", Path(storage_path(spec))))
+    folders.append(("storage (the folder beside it: optuna.db, generators)", beside_storage(spec)))
+    artifacts = local_artifact_folder(uri, spec.experiment)
+    if artifacts is not None:
+        folders.append((f"tracking.uri={redact(uri)} (its artifact folder)", artifacts))
+    for key, folder in folders:
+        reason = probe_writable(folder)
+        if reason is not None:
+            raise ConfigError(f"{key}: {folder} is not writable: {reason}; accepted: a folder this user can write, with free space")
+
+
+def local_artifact_folder(uri: str, experiment: str) -> Path | None:
+    """Where a local store (``sqlite:///FILE``) keeps ``experiment``'s artifacts: its recorded artifact
+    location when it exists, else MLflow's default for a new one (``./mlruns``); None for a server."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    if Path(uri.removeprefix("sqlite:///")).is_file():  # read only an existing store: a client creates one
+        found = runs.client(uri).get_experiment_by_name(experiment)
+        if found is not None:
+            location = found.artifact_location
+            if "://" not in location or location.startswith("file://"):
+                return Path(location.removeprefix("file://"))
+            return None
+    return Path.cwd() / "mlruns"
