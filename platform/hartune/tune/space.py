@@ -215,7 +215,7 @@ def _by_type(value: Any, handler: Any) -> _Param:
     if not isinstance(value, Mapping):
         raise PydanticCustomError("search_space", "must be a mapping with a type ({valid})", {"valid": valid})
     kind = value.get("type")
-    if kind not in PARAM_TYPES:
+    if not isinstance(kind, str) or kind not in PARAM_TYPES:  # a list or a mapping is not hashable
         raise PydanticCustomError(
             "search_space",
             "type={kind} is not a param type; valid: {valid}",
