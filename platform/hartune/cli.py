@@ -116,6 +116,10 @@ def _checked(args: argparse.Namespace, plan: bool = False, probe: bool = False):
         check_reachable(uri)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    planned = getattr(args, "gpus", None)
+    if planned is not None and getattr(args, "dry_run", True) is False:
+        raise ConfigError("--gpus plans for another cluster: use it with validate or run --dry-run")
+    trials = check_spec(spec, path, _cluster_gpus(getattr(args, "address", None), planned), prepare_data=not plan)
     if probe:
         from hartune.tune.runner import check_writable
 
@@ -123,10 +127,6 @@ def _checked(args: argparse.Namespace, plan: bool = False, probe: bool = False):
             check_writable(spec, uri)
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
-    planned = getattr(args, "gpus", None)
-    if planned is not None and getattr(args, "dry_run", True) is False:
-        raise ConfigError("--gpus plans for another cluster: use it with validate or run --dry-run")
-    trials = check_spec(spec, path, _cluster_gpus(getattr(args, "address", None), planned), prepare_data=not plan)
     return spec, path, digest, uri, trials
 
 

@@ -496,7 +496,7 @@ def check_writable(spec: Spec, uri: str) -> None:
     if "://" not in spec.storage:
         folders.append(("storage", Path(storage_path(spec))))
     folders.append(("storage (the folder beside it: optuna.db, generators)", beside_storage(spec)))
-    artifacts = local_artifact_folder(uri, spec.experiment)
+    artifacts = local_artifact_folder(uri, spec.experiment())
     if artifacts is not None:
         folders.append((f"tracking.uri={redact(uri)} (its artifact folder)", artifacts))
     for key, folder in folders:
