@@ -465,6 +465,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+# every character str.splitlines() breaks at, shown escaped: a key or value quoted from a bad spec can
+# hold one (a YAML key "\r"), and the error must stay one line
+_LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode() for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text: str) -> str:
+    return text.translate(_LINE_BREAKS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from hartune.data import DataError
@@ -473,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, UnknownNameError, DataError, SpecError) as e:
-        print(f"hartune: error: {e}", file=sys.stderr)
+        print(f"hartune: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -127,7 +127,7 @@ def test_no_secret_value_in_any_file_or_database_row(secret_run) -> None:
         engine = sa.create_engine(pg(db))
         with engine.connect() as c:
             tables = sa.inspect(c).get_table_names()
-            assert tables, db
+            assert tables or db == databases[1], db  # a grid stage makes no Optuna study
             for t in tables:
                 text = "\n".join(map(str, c.execute(sa.text(f'SELECT * FROM "{t}"')).fetchall()))
                 found += [f"{db}.{t}: {k}" for k, v in SECRETS.items() if v in text]
