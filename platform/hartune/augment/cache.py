@@ -97,7 +97,9 @@ class GeneratorCache:
             if self.contains(key):  # someone trained it while we waited for the lock
                 try:
                     return Cached(DiffusionGenerator.load(final), key, final, trained=False)
-                except CorruptFile as e:  # truncated or altered on disk: retrain (exactly once, we hold the lock)
+                except (
+                    CorruptFile
+                ) as e:  # truncated or altered on disk: retrain (exactly once, we hold the lock)
                     log.warning("rebuilding the corrupt cached generator %s (%s)", final, e.reason)
             for stale in self.root.glob(f".{key}.tmp-*"):  # left by a process that died mid-training
                 shutil.rmtree(stale, ignore_errors=True)

@@ -28,7 +28,9 @@ def _read_mat(path: Path, key: str) -> np.ndarray:
     try:
         mat = scipy.io.loadmat(path)
     except Exception as e:  # noqa: BLE001 -- scipy raises OSError, IndexError, ValueError... on corrupt input
-        raise DataError(f"{path}: not a readable MATLAB file ({type(e).__name__}: {one_line(str(e))})") from None
+        raise DataError(
+            f"{path}: not a readable MATLAB file ({type(e).__name__}: {one_line(str(e))})"
+        ) from None
     if key not in mat:  # a corrupt header can turn bytes into variable names: shown printable and short
         present = one_line(", ".join(k for k in mat if not k.startswith("__"))) or "none"
         raise DataError(f"{path}: no variable {key!r}; present: {present}")

@@ -304,8 +304,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 break
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    f"found the key {key!r} twice (a later one would silently win)", key_node.start_mark,
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found the key {key!r} twice (a later one would silently win)",
+                    key_node.start_mark,
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
