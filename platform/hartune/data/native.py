@@ -73,8 +73,14 @@ class NativeDataset(DatasetConfig):
         wanted = self.files()
         found, _ = locate(root, wanted)
         subjects = tuple(getattr(self, "subjects", ()) or self.RELEASE_SUBJECTS) or None
-        return Origin(tuple(found.get(rel, root / rel) for rel in wanted), tuple(rel in found for rel in wanted),
-                      self.SOURCE.url, root, subjects, f"downloaded from {self.SOURCE.url} on the first run")
+        return Origin(
+            tuple(found.get(rel, root / rel) for rel in wanted),
+            tuple(rel in found for rel in wanted),
+            self.SOURCE.url,
+            root,
+            subjects,
+            f"downloaded from {self.SOURCE.url} on the first run",
+        )
 
     def load(self) -> Recordings:
         root = self.data_root()

@@ -38,7 +38,9 @@ class StageContext:
         point = {k: v for k, v in config.items() if k not in TUNE_KEYS}
         overlay = deep_merge(self.overlays[config["variant"]], unflatten(point))
         overlay = deep_merge(overlay, {"train": {"num_threads": self.threads}})
-        return self.spec.run_config(config["dataset"], overlay, config["seed"], f"trial {config}", fold=config.get(FOLD))
+        return self.spec.run_config(
+            config["dataset"], overlay, config["seed"], f"trial {config}", fold=config.get(FOLD)
+        )
 
 
 STATE_FILE = "state.pt"  # a per-epoch checkpoint: the recipe's snapshot (hartune.train.recipe)
@@ -94,7 +96,9 @@ def load_state(path: Path) -> dict[str, Any]:
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ModuleNotFoundError) as e:
         names = {f"{g.__module__}.{g.__qualname__}" for g in allowed}
         try:
-            foreign = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(path) if g not in names]
+            foreign = [
+                g for g in torch.serialization.get_unsafe_globals_in_checkpoint(path) if g not in names
+            ]
         except Exception:  # noqa: BLE001 - only for the message
             foreign = []
         what = f"holds {', '.join(foreign)}" if foreign else f"does not load ({type(e).__name__})"
@@ -113,7 +117,9 @@ class TuneReporter:
     epochs are checkpointed at most every ``CHECKPOINT_EVERY_S`` seconds (the first epoch always): a
     resume then repeats at most that much training, and quick trials do not pay a write per epoch."""
 
-    def __init__(self, every_s: float = CHECKPOINT_EVERY_S, before_checkpoint: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, every_s: float = CHECKPOINT_EVERY_S, before_checkpoint: Callable[[], None] | None = None
+    ) -> None:
         import time
 
         self.every_s, self.last = every_s, time.monotonic() - every_s
@@ -191,19 +197,37 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
         return
     run_cfg = ctx.run_config(config)
     data = prepare(run_cfg.data)
-    params = {**flatten(run_cfg.model_dump(mode="json")), "variant": config["variant"], "dataset_key": config["dataset"],
-              "stage": ctx.stage, **{f"space.{k}": v for k, v in config.items() if "." in k}}
+    params = {
+        **flatten(run_cfg.model_dump(mode="json")),
+        "variant": config["variant"],
+        "dataset_key": config["dataset"],
+        "stage": ctx.stage,
+        **{f"space.{k}": v for k, v in config.items() if "." in k},
+    }
     tags = {**runs.trial_tags(ctx.stage, str(config["variant"])), **ctx.tags}
     if config.get(FOLD) is not None:
         tags.update({runs.FOLD_TAG: str(config[FOLD]), runs.GROUP_TAG: runs.group_key(config)})
     if "test_subjects" in data.info:
         tags[runs.TEST_SUBJECTS_TAG] = ",".join(map(str, data.info["test_subjects"]))  # type: ignore[arg-type]
-    tracker = TrialTracker.open(ctx.uri, ctx.experiment_id, parent, trial_id, runs.trial_name(config), params, tags,
-                                every_s=ctx.metrics_every_s)
+    tracker = TrialTracker.open(
+        ctx.uri,
+        ctx.experiment_id,
+        parent,
+        trial_id,
+        runs.trial_name(config),
+        params,
+        tags,
+        every_s=ctx.metrics_every_s,
+    )
     log_dataset_input(tracker.client, tracker.run_id, str(config["dataset"]), data, run_cfg.data.dataset)
     try:
-        result = train(run_cfg, data=data, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush)], generators=CachedGenerators(ctx.generator_root),
-                       resume=resume_state())
+        result = train(
+            run_cfg,
+            data=data,
+            callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush)],
+            generators=CachedGenerators(ctx.generator_root),
+            resume=resume_state(),
+        )
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(result, Path(d))
             final = tracker.finish(result, ctx.spec_text, log_model=ctx.log_models == "all")
