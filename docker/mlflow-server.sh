@@ -2,6 +2,7 @@
 # The MLflow server: PostgreSQL backend, artifacts proxied to the S3 store, basic auth on, and the host
 # names the other containers use allowed (MLflow 3 rejects unknown Host headers with 403).
 set -eu
+"$(dirname "$0")/require-secrets.sh"  # no server on the example secrets of .env.example
 cat > /tmp/basic_auth.ini <<INI
 [mlflow]
 default_permission = READ

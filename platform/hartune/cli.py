@@ -42,7 +42,16 @@ def format_metrics(metrics: dict[str, float], keys: Sequence[str]) -> str:
     return "  ".join(f"{k} {metrics[k]:.4f}" for k in keys if k in metrics)
 
 
-TEST_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "gmean", "auc_macro", "ece")
+TEST_KEYS = (
+    "accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "f1_weighted",
+    "gmean",
+    "auc_macro",
+    "ece",
+)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -95,10 +104,13 @@ def _cluster_gpus(address: str | None, planned: float | None = None) -> float:
     return float(torch.cuda.device_count())
 
 
-def _checked(args: argparse.Namespace, plan: bool = False):  # -> (spec, path, hash, uri, trials)
+def _checked(
+    args: argparse.Namespace, plan: bool = False, probe: bool = False
+):  # -> (spec, path, hash, uri, trials)
     """Validation in full before any compute or tracking write: the spec, the store, the data. A
     ``plan`` (``--dry-run``, ``validate --no-data``) checks everything that needs no data and reads or
-    downloads none: types, names, every trial's run config, trial counts, GPUs."""
+    downloads none: types, names, every trial's run config, trial counts, GPUs. ``probe`` (``run``)
+    also write-probes every local folder the run writes (``tune.runner.check_writable``)."""
     from pathlib import Path
 
     from hartune.spec import check_spec, load_spec
@@ -118,7 +130,16 @@ def _checked(args: argparse.Namespace, plan: bool = False):  # -> (spec, path, h
     planned = getattr(args, "gpus", None)
     if planned is not None and getattr(args, "dry_run", True) is False:
         raise ConfigError("--gpus plans for another cluster: use it with validate or run --dry-run")
-    trials = check_spec(spec, path, _cluster_gpus(getattr(args, "address", None), planned), prepare_data=not plan)
+    trials = check_spec(
+        spec, path, _cluster_gpus(getattr(args, "address", None), planned), prepare_data=not plan
+    )
+    if probe:
+        from hartune.tune.runner import check_writable
+
+        try:
+            check_writable(spec, uri)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
     return spec, path, digest, uri, trials
 
 
@@ -148,7 +169,10 @@ def print_data(spec) -> None:
     """Each dataset entry's files, whether they are here, and where they would come from."""
     for key, entry in spec.datasets.items():
         note = spec.fold_note(key)
-        print(f"data {key} ({entry.dataset.name}): {entry.dataset.origin().describe()}" + (f"; {note}" if note else ""))
+        print(
+            f"data {key} ({entry.dataset.name}): {entry.dataset.origin().describe()}"
+            + (f"; {note}" if note else "")
+        )
 
 
 def print_plan(spec) -> None:
@@ -160,8 +184,10 @@ def print_plan(spec) -> None:
         for line in st.describe(spec):
             print(f"  {line}")
         if st.refit:
-            print(f"  refit: the best configuration once on every subject of {st.dataset_keys(spec)[0]}, "
-                  f"for the {st.refit_epochs} of its folds' best epochs")
+            print(
+                f"  refit: the best configuration once on every subject of {st.dataset_keys(spec)[0]}, "
+                f"for the {st.refit_epochs} of its folds' best epochs"
+            )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -194,15 +220,19 @@ def _only_stage(spec, stage: str | None):
     """``--stage``: that stage and the stages it starts from."""
     if not stage:
         return spec
-    return spec.model_copy(update={"stages": [s for s in spec.stages if s.name == stage or s.name in spec.upstream(stage)]})
+    return spec.model_copy(
+        update={"stages": [s for s in spec.stages if s.name == stage or s.name in spec.upstream(stage)]}
+    )
 
 
 def _run(args: argparse.Namespace, view) -> int:
     from hartune.tune.runner import SpecRunner
 
-    spec, path, digest, uri, _ = _checked(args)
+    spec, path, digest, uri, _ = _checked(args, probe=True)
     spec = _only_stage(spec, args.stage)
-    summary = SpecRunner(spec, path, digest, uri, view=view, verbose=args.verbose).run(address=args.address, resume=args.resume)
+    summary = SpecRunner(spec, path, digest, uri, view=view, verbose=args.verbose).run(
+        address=args.address, resume=args.resume
+    )
     print(summary.headline)
     print(f"open the results: {open_hint(path, uri, summary.experiment_id)}")
     return 0
@@ -243,7 +273,15 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     uri = resolve_uri(args.uri)
     require_store(uri)
-    out = promote(uri, args.experiment, metric=args.metric, name=args.name, stage=args.stage, parent=args.run, force=args.force)
+    out = promote(
+        uri,
+        args.experiment,
+        metric=args.metric,
+        name=args.name,
+        stage=args.stage,
+        parent=args.run,
+        force=args.force,
+    )
     k = out.candidate
     if not out.promoted:
         print(f"hartune: promotion refused: {out.reason}", file=sys.stderr)
@@ -252,10 +290,15 @@ def cmd_promote(args: argparse.Namespace) -> int:
     forced = f" (forced: {out.reason})" if out.reason else ""
     from hartune.tracking.runs import REFIT_TAG
 
-    valued = (f"cross-validated {k.metric} {k.value:.4f} (its refit on every subject)"
-              if k.run.data.tags.get(REFIT_TAG) == "true" else f"{k.metric} {k.value:.4f}")
-    print(f"{out.name} version {out.version} is @champion: run {k.run_id[:8]} ({k.run.info.run_name}), "
-          f"{valued}{was}{forced}")
+    valued = (
+        f"cross-validated {k.metric} {k.value:.4f} (its refit on every subject)"
+        if k.run.data.tags.get(REFIT_TAG) == "true"
+        else f"{k.metric} {k.value:.4f}"
+    )
+    print(
+        f"{out.name} version {out.version} is @champion: run {k.run_id[:8]} ({k.run.info.run_name}), "
+        f"{valued}{was}{forced}"
+    )
     print(f"load it: mlflow.pyfunc.load_model('models:/{out.name}@champion')  (tracking {redact(uri)})")
     return 0
 
@@ -270,8 +313,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     require_store(uri)
     previous = progress.set_sink(make_sink())
     try:
-        parent, reports = report(uri, args.experiment, run_id=args.run, stage=args.stage, out=args.out,
-                                 log=not args.no_log, tsne=not args.no_tsne, auc=args.auc)
+        parent, reports = report(
+            uri,
+            args.experiment,
+            run_id=args.run,
+            stage=args.stage,
+            out=args.out,
+            log=not args.no_log,
+            tsne=not args.no_tsne,
+            auc=args.auc,
+        )
     finally:
         _close(progress.set_sink(previous))
     for r in reports:
@@ -283,7 +334,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"report folder: {r.folder.resolve()}{logged}\n")
     page = reports[0].folder.parent / "index.html"
     if page.is_file():
-        print(f"the whole run on one page: {page.resolve()}" + ("; logged to every stage run under report/" if not args.no_log else ""))
+        print(
+            f"the whole run on one page: {page.resolve()}"
+            + ("; logged to every stage run under report/" if not args.no_log else "")
+        )
     return 0
 
 
@@ -329,8 +383,14 @@ def cmd_job(args: argparse.Namespace) -> int:
 
 def _command(sub, name: str, purpose: str, example: str, **kw):
     """A subcommand whose ``--help`` starts with its one-line purpose and ends with an example."""
-    return sub.add_parser(name, help=purpose, description=purpose, epilog=f"example:\n  {example}",
-                          formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+    return sub.add_parser(
+        name,
+        help=purpose,
+        description=purpose,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kw,
+    )
 
 
 URI_HELP = "tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)"
@@ -338,94 +398,162 @@ URI_HELP = "tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.d
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="hartune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="hartune",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="workflow:\n  hartune validate ablations/usad_quick.yaml\n  hartune run ablations/usad_quick.yaml\n"
-               "  hartune report usad_quick\n  hartune ui ablations/usad_quick.yaml\n\n"
-               "hartune COMMAND --help shows a command's options and an example.")
+        "  hartune report usad_quick\n  hartune ui ablations/usad_quick.yaml\n\n"
+        "hartune COMMAND --help shows a command's options and an example.",
+    )
     # in the order of the workflow: check, run, look, report, register, browse; then clusters; then one run
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
-    v = _command(sub, "validate", "check a spec, its search spaces, data and tracking store before anything runs",
-                 "hartune validate ablations/usad_full.yaml --no-data --gpus 8")
+    v = _command(
+        sub,
+        "validate",
+        "check a spec, its search spaces, data and tracking store before anything runs",
+        "hartune validate ablations/usad_full.yaml --no-data --gpus 8",
+    )
     v.add_argument("spec")
-    v.add_argument("--gpus", type=float, help="validate for a cluster with this many GPUs (default: this machine's)")
-    v.add_argument("--no-data", action="store_true",
-                   help="check everything that needs no data and read or download none; name each dataset's files")
+    v.add_argument(
+        "--gpus", type=float, help="validate for a cluster with this many GPUs (default: this machine's)"
+    )
+    v.add_argument(
+        "--no-data",
+        action="store_true",
+        help="check everything that needs no data and read or download none; name each dataset's files",
+    )
     v.set_defaults(func=cmd_validate)
 
-    r = _command(sub, "run", "run a spec's stages as Ray Tune experiments, tracked in MLflow, with a live view",
-                 "hartune run ablations/usad_quick.yaml   (plan only: --dry-run; on a cluster: --address auto)")
+    r = _command(
+        sub,
+        "run",
+        "run a spec's stages as Ray Tune experiments, tracked in MLflow, with a live view",
+        "hartune run ablations/usad_quick.yaml   (plan only: --dry-run; on a cluster: --address auto)",
+    )
     r.add_argument("spec")
     r.add_argument("--stage", help="run only this stage (and the stages it starts from)")
-    r.add_argument("--dry-run", action="store_true",
-                   help="print the plan (data files, stages, trial counts) and run nothing; needs no data")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (data files, stages, trial counts) and run nothing; needs no data",
+    )
     r.add_argument("--gpus", type=float, help="with --dry-run: plan for a cluster with this many GPUs")
     r.add_argument("--quiet", action="store_true", help="only each stage's summary line and the result")
-    r.add_argument("--verbose", action="store_true",
-                   help="also Ray Tune's own progress tables and the workers' output (always in Ray's storage folder)")
+    r.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also Ray Tune's own progress tables and the workers' output (always in Ray's storage folder)",
+    )
     r.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
-    r.add_argument("--resume", action="store_true",
-                   help="continue this spec's last interrupted run: finished trials kept, unfinished ones resumed")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue this spec's last interrupted run: finished trials kept, unfinished ones resumed",
+    )
     r.set_defaults(func=cmd_run)
 
-    ls = _command(sub, "ls", "list the experiments of a store, their runs and each stage's best result",
-                  "hartune ls --last 1")
+    ls = _command(
+        sub,
+        "ls",
+        "list the experiments of a store, their runs and each stage's best result",
+        "hartune ls --last 1",
+    )
     ls.add_argument("--uri", help=URI_HELP)
     ls.add_argument("--last", type=int, default=3, help="runs per experiment")
     ls.set_defaults(func=cmd_ls)
 
-    rp = _command(sub, "report", "write a run's tables, figures and one self-contained page (index.html)",
-                  "hartune report usad_quick --stage table2 --format tex")
+    rp = _command(
+        sub,
+        "report",
+        "write a run's tables, figures and one self-contained page (index.html)",
+        "hartune report usad_quick --stage table2 --format tex",
+    )
     rp.add_argument("experiment")
     rp.add_argument("--stage", help="only this stage (default: every stage of the run)")
-    rp.add_argument("--format", choices=["md", "csv", "tex", "html"], default="md",
-                    help="format of the table printed (every format is written to the folder)")
+    rp.add_argument(
+        "--format",
+        choices=["md", "csv", "tex", "html"],
+        default="md",
+        help="format of the table printed (every format is written to the folder)",
+    )
     rp.add_argument("--out", help="folder (default: reports/<experiment>/<run id[:8]>/)")
     rp.add_argument("--uri", help=URI_HELP)
     rp.add_argument("--run", help="parent run id or prefix (default: the latest)")
     rp.add_argument("--no-log", action="store_true", help="do not log the report to the stage runs")
     rp.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plots (Table 6 is still computed)")
-    rp.add_argument("--auc", choices=["prob", "hard"], default="prob",
-                    help="the AUC column: from probabilities (default) or hard labels, as the paper's numbers suggest")
+    rp.add_argument(
+        "--auc",
+        choices=["prob", "hard"],
+        default="prob",
+        help="the AUC column: from probabilities (default) or hard labels, as the paper's numbers suggest",
+    )
     rp.set_defaults(func=cmd_report)
 
-    pr = _command(sub, "promote", "register a run's best model as NAME@champion if it beats the current champion",
-                  "hartune promote usad_quick --stage table2 --metric f1_macro")
+    pr = _command(
+        sub,
+        "promote",
+        "register a run's best model as NAME@champion if it beats the current champion",
+        "hartune promote usad_quick --stage table2 --metric f1_macro",
+    )
     pr.add_argument("experiment")
     pr.add_argument("--stage", help="only this stage's trials (default: every stage of the run)")
-    pr.add_argument("--metric", default="f1_macro", help="test metric to select and compare on (default f1_macro)")
+    pr.add_argument(
+        "--metric", default="f1_macro", help="test metric to select and compare on (default f1_macro)"
+    )
     pr.add_argument("--name", help="registered model name (default: the experiment name)")
     pr.add_argument("--force", action="store_true", help="promote even if it does not beat the champion")
     pr.add_argument("--uri", help=URI_HELP)
     pr.add_argument("--run", help="parent run id or prefix (default: the latest)")
     pr.set_defaults(func=cmd_promote)
 
-    u = _command(sub, "ui", "open the MLflow UI on a store, at an experiment's training runs",
-                 "hartune ui ablations/usad_quick.yaml   (or: hartune ui usad_quick --uri sqlite:///mlflow.db)")
-    u.add_argument("target", nargs="?", metavar="EXPERIMENT", help="an experiment name, or a spec file (its store and experiment)")
+    u = _command(
+        sub,
+        "ui",
+        "open the MLflow UI on a store, at an experiment's training runs",
+        "hartune ui ablations/usad_quick.yaml   (or: hartune ui usad_quick --uri sqlite:///mlflow.db)",
+    )
+    u.add_argument(
+        "target",
+        nargs="?",
+        metavar="EXPERIMENT",
+        help="an experiment name, or a spec file (its store and experiment)",
+    )
     u.add_argument("--uri", help=URI_HELP)
     u.add_argument("--host", default="127.0.0.1", help="where the UI listens (default 127.0.0.1)")
     u.add_argument("--port", type=int, default=5000, help="default 5000")
     u.set_defaults(func=cmd_ui)
 
-    sb = _command(sub, "submit", "run a spec on a Ray cluster as a Ray Job and follow its logs",
-                  "hartune submit ablations/usad_full.yaml --address http://HEAD:8265 -- --stage table2",
-                  usage="hartune submit SPEC [--address ADDR] [--no-wait] [-- RUN_ARGS (more `hartune run` arguments)]")
+    sb = _command(
+        sub,
+        "submit",
+        "run a spec on a Ray cluster as a Ray Job and follow its logs",
+        "hartune submit ablations/usad_full.yaml --address http://HEAD:8265 -- --stage table2",
+        usage="hartune submit SPEC [--address ADDR] [--no-wait] [-- RUN_ARGS (more `hartune run` arguments)]",
+    )
     sb.add_argument("spec")
     sb.add_argument("--address", help=f"the Jobs API (default: $RAY_ADDRESS, else {'http://127.0.0.1:8265'})")
     sb.add_argument("--no-wait", action="store_true", help="print the job id and return")
     sb.set_defaults(func=cmd_submit)
 
-    jb = _command(sub, "job", "show a submitted job's status or logs, or stop it",
-                  "hartune job logs raysubmit_XXXX --follow")
+    jb = _command(
+        sub,
+        "job",
+        "show a submitted job's status or logs, or stop it",
+        "hartune job logs raysubmit_XXXX --follow",
+    )
     jb.add_argument("action", choices=["status", "logs", "stop"])
     jb.add_argument("id", help="the job id that submit printed")
     jb.add_argument("--address", help="the Jobs API (default: $RAY_ADDRESS, else http://127.0.0.1:8265)")
     jb.add_argument("--follow", action="store_true", help="logs: stream until the job ends")
     jb.set_defaults(func=cmd_job)
 
-    t = _command(sub, "train", "train one model on one dataset with the training recipe; no Ray, no MLflow",
-                 "hartune train --dataset watch --model usad --epochs 5")
+    t = _command(
+        sub,
+        "train",
+        "train one model on one dataset with the training recipe; no Ray, no MLflow",
+        "hartune train --dataset watch --model usad --epochs 5",
+    )
     t.add_argument("--dataset", default="watch")
     t.add_argument("--path", help="data file for datasets that take one (e.g. arrays)")
     t.add_argument("--model", default="usad")
@@ -451,10 +579,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv[:cut])
     if args.command == "submit":
-        args.run_args = argv[cut + 1:]
+        args.run_args = argv[cut + 1 :]
     elif cut < len(argv):
         parser.error(f"{args.command} takes no -- arguments")
     return args
+
+
+# every character str.splitlines() breaks at, shown escaped: a key or value quoted from a bad spec can
+# hold one (a YAML key "\r"), and the error must stay one line
+_LINE_BREAKS = {
+    ord(c): c.encode("unicode_escape").decode() for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+}
+
+
+def one_line(text: str) -> str:
+    return text.translate(_LINE_BREAKS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -466,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, UnknownNameError, DataError, SpecError) as e:
-        print(f"hartune: error: {e}", file=sys.stderr)
+        print(f"hartune: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except TrackingUnavailable as e:  # a store went away mid-run for longer than tracking.retry_s
         print(f"hartune: error: {e}", file=sys.stderr)

@@ -23,7 +23,7 @@ from hartune.presets import PRESETS, expand
 from hartune.registry import ConfigError, UnknownNameError, validate_config
 from hartune.tracking.retry import DEFAULT_RETRY_S
 from hartune.train import ModelSpec, RunConfig, TrainConfig
-from hartune.tune.space import load_space
+from hartune.tune.space import load_space, read_yaml_text, yaml_problem
 from hartune.tune.stages import STAGES, StageConfig
 
 AnyStage = STAGES.union("kind")  # every stage kind (importing hartune.tune.stages registers them)
@@ -112,8 +112,12 @@ class Spec(Strict):
                     raise ValueError(
                         f"datasets.{key}.preset={entry['preset']!r}: unknown preset; valid: {', '.join(PRESETS.names())}"
                     )
-            data = {**data, "datasets": {k: expand(dict(v)) if isinstance(v, Mapping) else v
-                                         for k, v in data["datasets"].items()}}
+            data = {
+                **data,
+                "datasets": {
+                    k: expand(dict(v)) if isinstance(v, Mapping) else v for k, v in data["datasets"].items()
+                },
+            }
         return data
 
     @model_validator(mode="after")
@@ -160,7 +164,9 @@ class Spec(Strict):
         text = source if isinstance(source, str) else json.dumps(source, sort_keys=True, default=str)
         key = (model.__name__, prefix, text)
         if key not in self._spaces:
-            folder = Path.cwd() if isinstance(source, str) and (Path.cwd() / source).exists() else self._folder
+            folder = (
+                Path.cwd() if isinstance(source, str) and (Path.cwd() / source).exists() else self._folder
+            )
             self._spaces[key] = load_space(source, folder, prefix, model)
         return self._spaces[key]
 
@@ -191,7 +197,9 @@ class Spec(Strict):
             out["model"] = self.models[m].model_dump() if m in self.models else {"name": m}
         return out
 
-    def resolve(self, dataset: str, overlay: Mapping[str, Any], seed: int, fold: int | None = None) -> dict[str, Any]:
+    def resolve(
+        self, dataset: str, overlay: Mapping[str, Any], seed: int, fold: int | None = None
+    ) -> dict[str, Any]:
         """The merged, not yet validated, run config dict of one trial. On a dataset with a fold axis
         the trial trains one fold (``fold``; default the axis's first, enough to validate a config)."""
         raw = deep_merge(self.base_raw(dataset), self.model_overlay(overlay))
@@ -217,8 +225,10 @@ class Spec(Strict):
                     try:
                         subjects = self._subjects(dataset)
                     except DataError as e:
-                        raise DataError(f"a {split.kind} split has one fold per subject, so counting its folds "
-                                        f"needs dataset {entry.dataset.name!r}: {e}") from None
+                        raise DataError(
+                            f"a {split.kind} split has one fold per subject, so counting its folds "
+                            f"needs dataset {entry.dataset.name!r}: {e}"
+                        ) from None
                 self._folds[dataset] = split.fold_list(subjects)
             except DataError as e:
                 raise ConfigError(f"{where}: {e}") from None
@@ -235,9 +245,12 @@ class Spec(Strict):
             origin = cfg.origin()
             if not origin.complete:
                 if origin.subjects is None:
-                    raise DataError(f"its files are not here and it declares no subject list: {origin.describe()}")
-                self._fold_notes[dataset] = (f"folds counted from the release's {len(origin.subjects)} subjects "
-                                             "(the data is not here)")
+                    raise DataError(
+                        f"its files are not here and it declares no subject list: {origin.describe()}"
+                    )
+                self._fold_notes[dataset] = (
+                    f"folds counted from the release's {len(origin.subjects)} subjects (the data is not here)"
+                )
                 return np.asarray(origin.subjects)
         return load_recordings(cfg).subjects
 
@@ -267,13 +280,16 @@ class Spec(Strict):
 
 def read_yaml(path: Path) -> Any:
     try:
-        with open(path) as f:
-            return yaml.safe_load(f)
+        return read_yaml_text(path)
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
-    except (OSError, yaml.YAMLError) as e:
-        detail = str(e).replace("\n", " ")
-        raise SpecError(f"{path}: not readable YAML ({detail})") from None
+    except OSError as e:
+        raise SpecError(f"{path}: not readable ({e.strerror or e})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        line, problem = yaml_problem(e)
+        raise SpecError(
+            f"{path}: not readable YAML ({line.strip() + ': ' if line else ''}{problem})"
+        ) from None
 
 
 def load_spec(path: str | Path) -> tuple[Spec, str]:
@@ -281,7 +297,9 @@ def load_spec(path: str | Path) -> tuple[Spec, str]:
     path = Path(path)
     raw = read_yaml(path)
     if not isinstance(raw, Mapping):
-        raise SpecError(f"{path}: a spec is a YAML mapping with name, datasets and stages; got {type(raw).__name__}")
+        raise SpecError(
+            f"{path}: a spec is a YAML mapping with name, datasets and stages; got {type(raw).__name__}"
+        )
     try:
         spec = validate_config(Spec, raw)
     except (ConfigError, UnknownNameError) as e:
@@ -303,8 +321,11 @@ def check_spec(spec: Spec, spec_path: Path, gpus_available: float, prepare_data:
             validate_config(TrainConfig, entry.train, prefix=f"datasets.{key}.train")
         validate_config(RunConfig, {"loss": spec.loss}, prefix="")
         if spec.resources.gpu > gpus_available:
-            hint = ("; to plan it here for a GPU cluster, pass --gpus N (validate, or run --dry-run)"
-                    if gpus_available == 0 else "")
+            hint = (
+                "; to plan it here for a GPU cluster, pass --gpus N (validate, or run --dry-run)"
+                if gpus_available == 0
+                else ""
+            )
             raise ConfigError(
                 f"resources.gpu={spec.resources.gpu}: more than the cluster's {gpus_available:g} GPUs; "
                 f"accepted 0..{gpus_available:g}{hint}"
@@ -314,7 +335,10 @@ def check_spec(spec: Spec, spec_path: Path, gpus_available: float, prepare_data:
             for key, run in st.candidate_runs(spec, i):
                 data_cfgs.setdefault(run.data.model_dump_json(), (run.data, f"datasets.{key}"))
                 if run.transfer is not None:  # the pretraining data must prepare too
-                    data_cfgs.setdefault(run.transfer.pretrain.model_dump_json(), (run.transfer.pretrain, f"stages[{i}] transfer.pretrain"))
+                    data_cfgs.setdefault(
+                        run.transfer.pretrain.model_dump_json(),
+                        (run.transfer.pretrain, f"stages[{i}] transfer.pretrain"),
+                    )
             st.check_refit(spec, i)
             total += st.planned_trials(spec)
         for data, data_where in data_cfgs.values() if prepare_data else ():

@@ -89,7 +89,12 @@ def test_save_load_round_trip_gives_identical_samples(
     three_class_generator: DiffusionGenerator, tmp_path: Path
 ) -> None:
     three_class_generator.save(tmp_path / "g")
-    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["generator.json", "state.pt"]
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == [
+        "generator.json",
+        "generator.json.sha256",
+        "state.pt",
+        "state.pt.sha256",
+    ]
     loaded = DiffusionGenerator.load(tmp_path / "g")
     assert loaded.cfg == three_class_generator.cfg and loaded.fitted_classes == [0, 2, 5]
     for sampler in ("ddpm", "ddim"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import multiprocessing as mp
 import os
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pytest
 from hartune.augment import DiffusionGenerator, GeneratorCache, GeneratorConfig, cache_key
 from hartune.augment.cache import MARKER
 from hartune.data import PreparedData
+from hartune.integrity import CorruptFile
 
 
 def _train_fn(cfg: GeneratorConfig, data: PreparedData, log: Path) -> Callable[[], DiffusionGenerator]:
@@ -78,7 +80,9 @@ def test_second_request_loads_and_keys_follow_the_content(
     first = cache.get_or_train(watch.fingerprint, cfg, _train_fn(cfg, watch, log))
     again = cache.get_or_train(watch.fingerprint, cfg, _train_fn(cfg, watch, log))
     assert first.trained and not again.trained and len(log.read_text().split()) == 1
-    assert sorted(p.name for p in first.path.iterdir()) == sorted(["generator.json", "state.pt", MARKER])
+    assert sorted(p.name for p in first.path.iterdir()) == sorted(
+        ["generator.json", "generator.json.sha256", "state.pt", "state.pt.sha256", MARKER]
+    )
     assert not list(tmp_path.glob(".*.tmp-*"))
     a, _ = first.generator.sample({2: 2})
     b, _ = again.generator.sample({2: 2})
@@ -98,3 +102,37 @@ def test_train_fn_with_another_config_is_refused(
             watch.fingerprint, tiny(epochs=2), _train_fn(tiny(epochs=1), watch, tmp_path / "log")
         )
     assert not cache.contains(cache_key(watch.fingerprint, tiny(epochs=2)))
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("victim", ["state.pt", "generator.json"])
+def test_truncated_cached_generator_is_retrained_once_with_one_warning(
+    tmp_path: Path,
+    watch: PreparedData,
+    tiny: Callable[..., GeneratorConfig],
+    victim: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 21 point 5: a cached generator truncated on disk is caught by its checksum, retrained
+    exactly once (one warning line naming it), and the rebuilt entry samples like a fresh one."""
+    cache, log = GeneratorCache(tmp_path), tmp_path / "trainings.log"
+    cfg = tiny(epochs=1)
+    first = cache.get_or_train(watch.fingerprint, cfg, _train_fn(cfg, watch, log))
+    file = first.path / victim
+    size = file.stat().st_size
+    with open(file, "r+b") as fh:
+        fh.truncate(size // 2)
+    with pytest.raises(CorruptFile, match="truncated"):
+        DiffusionGenerator.load(first.path)
+    with caplog.at_level(logging.WARNING, logger="hartune.augment.cache"):
+        again = cache.get_or_train(watch.fingerprint, cfg, _train_fn(cfg, watch, log))
+    assert again.trained and len(log.read_text().split()) == 2  # retrained once
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and str(first.path) in warned[0] and "truncated" in warned[0]
+    assert "\n" not in warned[0]
+    assert (first.path / victim).stat().st_size == size  # rebuilt whole
+    third = cache.get_or_train(watch.fingerprint, cfg, _train_fn(cfg, watch, log))
+    assert not third.trained and len(log.read_text().split()) == 2  # and trusted again
+    a, _ = again.generator.sample({2: 2}, seed=0)
+    b, _ = third.generator.sample({2: 2}, seed=0)
+    assert np.array_equal(a, b)

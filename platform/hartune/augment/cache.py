@@ -13,14 +13,18 @@ Layout under ``root`` (default ``.hartune/generators``)::
 Concurrency: ``get_or_train`` takes an exclusive ``fcntl.flock`` on ``<key>.lock`` and checks again after
 acquiring it, so of two processes that ask at once one trains and the other waits, then loads. Files are
 written into a private temporary directory that is renamed to ``<key>`` in one atomic step, so a reader
-never sees a half-written generator. POSIX only (``fcntl``), like the rest of the platform's runners.
+never sees a half-written generator. ``generator.json`` and ``state.pt`` carry checksums written beside
+them (``hartune.integrity``); an entry that no longer matches them (a truncated file) is retrained once,
+with one warning line, by whichever process holds the key's lock. POSIX only (``fcntl``), like the rest of the platform's runners.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -31,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hartune.augment.generator import DiffusionGenerator, GeneratorConfig
+from hartune.integrity import CorruptFile
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = Path(".hartune") / "generators"
 MARKER = "trained_by.json"
@@ -84,10 +91,16 @@ class GeneratorCache:
         key = cache_key(fingerprint, cfg)
         final = self.path(key)
         if self.contains(key):  # fast path: a published entry never changes
-            return Cached(DiffusionGenerator.load(final), key, final, trained=False)
+            with contextlib.suppress(CorruptFile):  # corrupt: warned and rebuilt under the lock below
+                return Cached(DiffusionGenerator.load(final), key, final, trained=False)
         with self._locked(key):
             if self.contains(key):  # someone trained it while we waited for the lock
-                return Cached(DiffusionGenerator.load(final), key, final, trained=False)
+                try:
+                    return Cached(DiffusionGenerator.load(final), key, final, trained=False)
+                except (
+                    CorruptFile
+                ) as e:  # truncated or altered on disk: retrain (exactly once, we hold the lock)
+                    log.warning("rebuilding the corrupt cached generator %s (%s)", final, e.reason)
             for stale in self.root.glob(f".{key}.tmp-*"):  # left by a process that died mid-training
                 shutil.rmtree(stale, ignore_errors=True)
             if final.exists():  # an incomplete entry (no marker): never published by this code

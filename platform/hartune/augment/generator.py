@@ -41,6 +41,7 @@ from hartune.augment.denoiser import MIN_WINDOW, Denoiser, DenoiserConfig
 from hartune.augment.features import class_prototypes, global_features, local_features
 from hartune.augment.schedule import CosineSchedule, SamplerKind, Weighting
 from hartune.data.tensors import shared_tensor
+from hartune.integrity import verify, write_checksum
 from hartune.registry import validate_config
 
 CONFIG_FILE = "generator.json"
@@ -278,12 +279,17 @@ class DiffusionGenerator:
         }
         (path / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
         torch.save({"net": self.net.state_dict(), "buffers": self.buffers}, path / STATE_FILE)
+        for name in (CONFIG_FILE, STATE_FILE):
+            write_checksum(path / name)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> DiffusionGenerator:
-        """Rebuild from :meth:`save`'s directory; the state is read with ``weights_only=True`` (no code)."""
+        """Rebuild from :meth:`save`'s directory; the state is read with ``weights_only=True`` (no code).
+        Either file not matching the checksum written beside it raises ``CorruptFile`` (one line)."""
         path = Path(path)
+        for name in (CONFIG_FILE, STATE_FILE):
+            verify(path / name)
         meta = json.loads((path / CONFIG_FILE).read_text())
         cfg = validate_config(GeneratorConfig, meta["config"], prefix=str(path / CONFIG_FILE))
         gen = cls(cfg, meta["in_channels"], meta["num_classes"], meta["window"])

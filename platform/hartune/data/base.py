@@ -43,6 +43,8 @@ class Recordings:
         if self.sessions and len(self.sessions) != len(self.signals):
             raise DataError(f"{where}: {len(self.signals)} recordings but {len(self.sessions)} session names")
         c = len(self.channel_names)
+        if c == 0:
+            raise DataError(f"{where}: no channels")
         for i, (x, y) in enumerate(zip(self.signals, self.labels)):
             if x.ndim != 2 or x.shape[1] != c or y.shape != (x.shape[0],):
                 raise DataError(

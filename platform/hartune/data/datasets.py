@@ -39,7 +39,10 @@ class Origin:
 
     def describe(self, shown: int = 3) -> str:
         """``3 files under ROOT (a, b, c): 0 here; downloaded from URL on the first run``."""
-        names = [str(p.relative_to(self.root)) if self.root and p.is_relative_to(self.root) else str(p) for p in self.files]
+        names = [
+            str(p.relative_to(self.root)) if self.root and p.is_relative_to(self.root) else str(p)
+            for p in self.files
+        ]
         listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
         where = f" under {self.root}" if self.root else ""
         count = f"{len(names)} file{'s' if len(names) != 1 else ''}{where} ({listed})"
@@ -107,8 +110,13 @@ class WatchDataset(DatasetConfig):
             path = self.file()
         except DataError:
             return Origin((Path("seglearn/data/watch_dataset.npy"),), (False,), "seglearn", missing_hint=hint)
-        return Origin((path,), (path.is_file(),), str(path), subjects=tuple(range(1, 11)),
-                      missing_hint="provide the file" if self.path else hint)
+        return Origin(
+            (path,),
+            (path.is_file(),),
+            str(path),
+            subjects=tuple(range(1, 11)),
+            missing_hint="provide the file" if self.path else hint,
+        )
 
     def load(self) -> Recordings:
         path = self.file()
@@ -157,6 +165,9 @@ class ArraysDataset(DatasetConfig):
         return _arrays_to_recordings(d, str(self.path))
 
 
+MAX_CLASSES = 10_000  # a larger label code is a corrupt file, not a class (names are made for each code)
+
+
 def _arrays_to_recordings(d: dict[str, np.ndarray], where: str) -> Recordings:
     def need(*keys: str) -> None:
         for k in keys:
@@ -179,6 +190,16 @@ def _arrays_to_recordings(d: dict[str, np.ndarray], where: str) -> Recordings:
             )
         signals = tuple(np.split(d["signals"].astype(np.float32), np.cumsum(lengths)[:-1]))
     y = d["y"]
+    if y.ndim != 1:
+        raise DataError(
+            f"{where}: y has shape {y.shape}; expected (N,) labels, one per recording or per sample"
+        )
+    if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
+        raise DataError(
+            f"{where}: y holds non-integer labels such as {y[y != np.round(y)][0]}; expected class codes"
+        )
+    if y.dtype.kind in "iuf" and y.size and not 0 <= y.max() < MAX_CLASSES:
+        raise DataError(f"{where}: y holds the label {y.max()}; accepted: class codes 0..{MAX_CLASSES - 1}")
     if y.dtype.kind in "US":
         class_names = tuple(str(c) for c in np.unique(y))
         y = np.searchsorted(np.array(class_names), y)

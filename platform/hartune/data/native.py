@@ -5,6 +5,8 @@ A native loader is a ``NativeDataset`` with a ``SOURCE``, the relative paths it 
 and a ``parse()`` of those files. ``load()`` finds or downloads the files, and caches the parsed
 ``Recordings`` at ``<root>/.hartune_cache/<name>-<key>.npz``, where the key hashes the source files'
 sha256 with the knobs that change the arrays: a second load reads the cache, a changed file misses it.
+The cache's sha256 is written beside it (``<cache>.npz.sha256``, ``hartune.integrity``) and checked at
+every read: a truncated or altered cache is parsed again, with one warning line.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydantic import Field, field_validator
 from hartune.data.base import DataError, Recordings
 from hartune.data.datasets import DatasetConfig, Origin
 from hartune.data.sources import Source, data_root, ensure_files, locate, sha256_file
+from hartune.integrity import CorruptFile, verify, write_checksum
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +73,14 @@ class NativeDataset(DatasetConfig):
         wanted = self.files()
         found, _ = locate(root, wanted)
         subjects = tuple(getattr(self, "subjects", ()) or self.RELEASE_SUBJECTS) or None
-        return Origin(tuple(found.get(rel, root / rel) for rel in wanted), tuple(rel in found for rel in wanted),
-                      self.SOURCE.url, root, subjects, f"downloaded from {self.SOURCE.url} on the first run")
+        return Origin(
+            tuple(found.get(rel, root / rel) for rel in wanted),
+            tuple(rel in found for rel in wanted),
+            self.SOURCE.url,
+            root,
+            subjects,
+            f"downloaded from {self.SOURCE.url} on the first run",
+        )
 
     def load(self) -> Recordings:
         root = self.data_root()
@@ -83,7 +92,7 @@ class NativeDataset(DatasetConfig):
             from hartune import progress
 
             with progress.task(f"parsing {self.name} ({len(found)} files)"):
-                rec = self.parse(found)
+                rec = _parse_naming_files(self, found, root)
             if fetched:
                 rec.info["fetched"] = fetched
             dropped = rec.info.get("dropped")
@@ -104,6 +113,40 @@ class NativeDataset(DatasetConfig):
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
+def _parse_naming_files(ds: NativeDataset, found: dict[str, Path], root: Path) -> Recordings:
+    """``ds.parse(found)``; a ``DataError`` that names none of the release's files (the ``Recordings``
+    checks only know the dataset's name) is prefixed with the file (a one-file release) or the folder."""
+    try:
+        return ds.parse(found)
+    except DataError as e:
+        if any(str(p) in str(e) for p in found.values()):
+            raise
+        where = next(iter(found.values())) if len(found) == 1 else root
+        raise DataError(f"{where}: {e}") from None
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """``text`` for a one-line error: non-printable characters and runs of whitespace as one space, cut
+    to ``limit`` characters (a corrupt file's bytes can end up in a library's message)."""
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def as_finite_float32(values: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """``values`` as float32, or a ``DataError`` naming ``path`` when one is NaN, inf or too large for
+    float32 (a corrupt digit can make a number of 1e300)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = np.asarray(values).astype(np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise DataError(
+            f"{path}: {what} holds {int(bad.sum())} values that are NaN, inf or beyond float32 "
+            f"(the first in row {row}); expected finite numbers"
+        )
+    return x
+
+
 def _write_cache(path: Path, rec: Recordings) -> None:
     """Atomic (parallel trials may load at once); a read-only root only costs the cache."""
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
@@ -122,6 +165,7 @@ def _write_cache(path: Path, rec: Recordings) -> None:
             name=np.array(rec.name),
             info=np.array(json.dumps(rec.info)),
         )
+        write_checksum(tmp, published=path)  # beside the final name, before the file appears there
         tmp.replace(path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
@@ -129,8 +173,10 @@ def _write_cache(path: Path, rec: Recordings) -> None:
 
 
 def _read_cache(path: Path) -> Recordings | None:
-    """None (parse again) when the cache file is unreadable: it is only a cache."""
+    """None (parse again) when the cache file is unreadable or does not match the checksum written beside
+    it (truncated, altered, or older than checksums): it is only a cache, rebuilt with one warning line."""
     try:
+        verify(path)
         with np.load(path, allow_pickle=False) as z:
             cuts = np.cumsum(z["lengths"])[:-1]
             return Recordings(
@@ -144,6 +190,9 @@ def _read_cache(path: Path) -> Recordings | None:
                 sessions=tuple(z["sessions"].tolist()),
                 info=json.loads(str(z["info"])),
             )
+    except CorruptFile as e:
+        log.warning("rebuilding the corrupt cache %s (%s)", path, e.reason)
+        return None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError) as e:
         log.warning("ignoring the unreadable cache %s (%s)", path, e)
         return None

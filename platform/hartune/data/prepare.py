@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hartune.data.base import DataError
 from hartune.data.datasets import DATASETS, load_recordings
 from hartune.data.fraction import TrainFractionConfig, keep_fraction
 from hartune.data.imbalance import ImbalanceConfig, subsample
@@ -135,7 +136,10 @@ def prepare(cfg: DataConfig) -> PreparedData:
     """Deterministic: the same config gives the same arrays and fingerprint; the arrays are read-only."""
     rec = load_recordings(cfg.dataset)
     windows = make_windows(rec, cfg.window)
-    idx = cfg.split.assign(windows.subject, windows.y, session=windows.session)
+    try:
+        idx = cfg.split.assign(windows.subject, windows.y, session=windows.session)
+    except DataError as e:  # e.g. a file with a single subject: say which data the split did not fit
+        raise DataError(f"dataset {rec.name!r}: {e}") from None
     train_idx = idx.train
     fraction = {}
     if cfg.train_fraction is not None:

@@ -18,7 +18,7 @@ import scipy.io
 
 from hartune.data.base import DataError, Recordings
 from hartune.data.datasets import register_dataset
-from hartune.data.native import NativeDataset
+from hartune.data.native import NativeDataset, as_finite_float32, one_line
 from hartune.data.sources import Source
 
 WINDOW = 151
@@ -28,9 +28,11 @@ def _read_mat(path: Path, key: str) -> np.ndarray:
     try:
         mat = scipy.io.loadmat(path)
     except Exception as e:  # noqa: BLE001 -- scipy raises OSError, IndexError, ValueError... on corrupt input
-        raise DataError(f"{path}: not a readable MATLAB file ({type(e).__name__}: {e})") from None
-    if key not in mat:
-        present = ", ".join(k for k in mat if not k.startswith("__"))
+        raise DataError(
+            f"{path}: not a readable MATLAB file ({type(e).__name__}: {one_line(str(e))})"
+        ) from None
+    if key not in mat:  # a corrupt header can turn bytes into variable names: shown printable and short
+        present = one_line(", ".join(k for k in mat if not k.startswith("__"))) or "none"
         raise DataError(f"{path}: no variable {key!r}; present: {present}")
     return mat[key]
 
@@ -71,7 +73,8 @@ class UniMiBSHARDataset(NativeDataset):
         if y.size and (y.min() < 0 or y.max() >= len(classes)):
             bad = int(y[(y < 0) | (y >= len(classes))][0]) + 1
             raise DataError(f"{labels_path}: class {bad}; accepted: 1..{len(classes)}")
-        x = data.reshape(len(data), 3, WINDOW).transpose(0, 2, 1).astype(np.float32)  # (N, 151, 3)
+        x = as_finite_float32(data, data_path, f"{key}_data")  # (N, 3 * 151)
+        x = x.reshape(len(data), 3, WINDOW).transpose(0, 2, 1)  # (N, 151, 3)
         return Recordings(
             name=self.name,
             signals=tuple(x),

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from hartune.data.base import DataError, Recordings
 from hartune.data.datasets import register_dataset
-from hartune.data.native import NativeDataset
+from hartune.data.native import NativeDataset, as_finite_float32
 from hartune.data.sources import Source
 
 ACTIVITIES = ("Walking", "Jogging", "Upstairs", "Downstairs", "Sitting", "Standing")
@@ -57,7 +57,7 @@ class WISDMDataset(NativeDataset):
         user = np.array([r[0] for r in rows], dtype=np.int64)
         act = np.array([r[1] for r in rows], dtype=np.int64)
         ts = np.array([r[2] for r in rows], dtype=np.int64)
-        xyz = np.array([r[3:] for r in rows], dtype=np.float32)  # (N, 3)
+        xyz = as_finite_float32(np.array([r[3:] for r in rows], dtype=np.float64), path, "x,y,z")  # (N, 3)
         dt = np.diff(ts)
         cut = (user[1:] != user[:-1]) | (act[1:] != act[:-1]) | (dt <= 0) | (dt > self.max_gap_s * 1e9)
         bounds = [0, *(np.flatnonzero(cut) + 1).tolist(), len(rows)]

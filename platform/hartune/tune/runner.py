@@ -44,7 +44,9 @@ class StageSummary:
         best = f"best {self.best.label} ({metric} {self.best.value:.4f})" if self.best else None
         out = [stage_line(self.name, self.counts, best, self.elapsed_s)]
         if self.refit_run:
-            out.append(f"  refit on every subject: model logged to run {self.refit_run[:8]} (hartune promote picks it)")
+            out.append(
+                f"  refit on every subject: model logged to run {self.refit_run[:8]} (hartune promote picks it)"
+            )
         return out
 
 
@@ -66,7 +68,11 @@ def init_ray(address: str | None, verbose: bool = False) -> None:
 
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"configure_logging": True, "logging_level": logging.WARNING, "log_to_driver": verbose}
+    kwargs: dict[str, Any] = {
+        "configure_logging": True,
+        "logging_level": logging.WARNING,
+        "log_to_driver": verbose,
+    }
     if address:
         ray.init(address=address, **kwargs)
     else:
@@ -108,14 +114,21 @@ def log_best_model(uri: str, run_id: str, checkpoint_dir: Path) -> None:
     if (checkpoint_dir / "model.joblib").exists():
         import joblib
 
-        log_sklearn_model(uri, run_id, joblib.load(checkpoint_dir / "model.joblib"), np.load(checkpoint_dir / "example.npy"))
+        log_sklearn_model(
+            uri, run_id, joblib.load(checkpoint_dir / "model.joblib"), np.load(checkpoint_dir / "example.npy")
+        )
         return
 
     cfg = RunConfig.model_validate_json((checkpoint_dir / "run_config.json").read_text())
     meta = json.loads((checkpoint_dir / "meta.json").read_text())
-    model = create_normalized(cfg.model.name, in_channels=meta["num_channels"], num_classes=len(meta["class_names"]),
-                              window=meta["window"], **cfg.model.params)
-    model.load_state_dict(torch.load(checkpoint_dir / "model.pt", map_location="cpu"))
+    model = create_normalized(
+        cfg.model.name,
+        in_channels=meta["num_channels"],
+        num_classes=len(meta["class_names"]),
+        window=meta["window"],
+        **cfg.model.params,
+    )
+    model.load_state_dict(torch.load(checkpoint_dir / "model.pt", map_location="cpu", weights_only=True))
     log_torch_model(uri, run_id, model.eval(), np.load(checkpoint_dir / "example.npy"))
 
 
@@ -129,8 +142,15 @@ KEEP_CHECKPOINTS = 3
 
 
 class SpecRunner:
-    def __init__(self, spec: Spec, spec_path: Path, spec_hash: str, uri: str, view: RunView | None = None,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        spec_path: Path,
+        spec_hash: str,
+        uri: str,
+        view: RunView | None = None,
+        verbose: bool = False,
+    ) -> None:
         """``view`` shows the progress (default: nothing); ``verbose`` brings back Ray Tune's own
         reporter and the workers' output on this terminal."""
         self.spec, self.spec_path, self.spec_hash, self.uri = spec, spec_path, spec_hash, uri
@@ -140,7 +160,9 @@ class SpecRunner:
         self.base_dir = spec_path.parent
         self.client = runs.client(uri, spec.tracking.retry_s)
 
-    def run(self, only_stage: str | None = None, address: str | None = None, resume: bool = False) -> RunSummary:
+    def run(
+        self, only_stage: str | None = None, address: str | None = None, resume: bool = False
+    ) -> RunSummary:
         """Run the stages; with ``resume``, continue the latest unfinished run of this spec (same spec
         hash): finished stages are read back, the others' Tune experiments are restored (finished trials
         kept, unfinished ones continued from their last epoch's checkpoint), and every MLflow run is
@@ -184,8 +206,10 @@ class SpecRunner:
             with contextlib.suppress(Exception):  # a lost cluster: its objects went with it
                 datastore.stop(store)
             self.client.set_terminated(parent, status)
-        headline = (f"{spec.name}: done in {duration(time.monotonic() - t0)}; experiment {spec.experiment()!r}, "
-                    f"parent run {parent}")
+        headline = (
+            f"{spec.name}: done in {duration(time.monotonic() - t0)}; experiment {spec.experiment()!r}, "
+            f"parent run {parent}"
+        )
         lines = [line for s in summaries for line in s.lines(spec.stage(s.name).primary_metric)]
         runs.describe(self.client, parent, "\n".join([headline, *lines]))
         return RunSummary(parent, exp, summaries, headline)
@@ -193,27 +217,44 @@ class SpecRunner:
     def _resumable_parent(self) -> str:
         found = runs.RunTree(self.client, self.spec.experiment()).parents(self.spec_hash)
         if not found:
-            raise ConfigError(f"{self.spec_path}: --resume: no earlier run of this spec (hash {self.spec_hash[:12]}) "
-                              f"in experiment {self.spec.experiment()!r}; run it without --resume")
+            raise ConfigError(
+                f"{self.spec_path}: --resume: no earlier run of this spec (hash {self.spec_hash[:12]}) "
+                f"in experiment {self.spec.experiment()!r}; run it without --resume"
+            )
         if found[0].status == "FINISHED":
-            raise ConfigError(f"{self.spec_path}: --resume: its last run {found[0].run_id[:8]} finished; "
-                              "nothing to resume (run it again without --resume for a new run)")
+            raise ConfigError(
+                f"{self.spec_path}: --resume: its last run {found[0].run_id[:8]} finished; "
+                "nothing to resume (run it again without --resume for a new run)"
+            )
         return found[0].run_id
 
-    def _run_stage(self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]) -> StageSummary:
-        self.view.stage_start(st.name, st.kind, st.primary_metric, st.primary_mode, st.planned_trials(self.spec))
+    def _run_stage(
+        self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]
+    ) -> StageSummary:
+        self.view.stage_start(
+            st.name, st.kind, st.primary_metric, st.primary_mode, st.planned_trials(self.spec)
+        )
         summary = self._stage(st, exp, parent, best, tags)
         self.view.stage_end("\n".join(summary.lines(st.primary_metric)))
         return summary
 
-    def _stage(self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]) -> StageSummary:
+    def _stage(
+        self, st: StageConfig, exp: str, parent: str, best: dict[str, Best], tags: dict[str, str]
+    ) -> StageSummary:
         import time
 
         spec = self.spec
         t0 = time.monotonic()
         base = best[st.from_stage].overlay if st.from_stage and st.from_stage in best else {}
-        stage_run, done = runs.stage_or_step(self.client, exp, parent, st.name, "stage",
-                                             {**tags, **runs.stage_tags(st.name, st.kind)}, self.resume)
+        stage_run, done = runs.stage_or_step(
+            self.client,
+            exp,
+            parent,
+            st.name,
+            "stage",
+            {**tags, **runs.stage_tags(st.name, st.kind)},
+            self.resume,
+        )
         if done:
             return self._finished_stage(st, stage_run)
         runs.log_params(self.client, stage_run, {"stage": st.model_dump(mode="json", exclude_none=True)})
@@ -246,11 +287,15 @@ class SpecRunner:
         """The best trial of the stage gets its model logged (with ``all``, trials already did)."""
         if self.spec.tracking.log_models == "all":
             return
-        candidates = [driver.results[t] for t in b.trial_ids if t in driver.results and driver.results[t][0].checkpoint]
+        candidates = [
+            driver.results[t] for t in b.trial_ids if t in driver.results and driver.results[t][0].checkpoint
+        ]
         if not candidates:
             return
         sign = 1 if st.primary_mode == "max" else -1
-        top, trial_parent = max(candidates, key=lambda c: sign * float(c[0].metrics.get(st.primary_metric, float("-inf"))))
+        top, trial_parent = max(
+            candidates, key=lambda c: sign * float(c[0].metrics.get(st.primary_metric, float("-inf")))
+        )
         run_id = runs.find_trial_run(self.client, exp, trial_parent, top.metrics["trial_id"])
         if run_id is None:
             return
@@ -263,14 +308,18 @@ class StageRun:
     """The runner's side of one stage (a ``StageDriver``): its MLflow run, the Tune experiments the
     stage asks for, their trial counts and results (for logging the best model afterwards)."""
 
-    def __init__(self, runner: SpecRunner, st: StageConfig, exp: str, stage_run: str, tags: dict[str, str]) -> None:
+    def __init__(
+        self, runner: SpecRunner, st: StageConfig, exp: str, stage_run: str, tags: dict[str, str]
+    ) -> None:
         self.runner, self.st, self.exp, self.stage_run, self.tags = runner, st, exp, stage_run, tags
         self.spec, self.client = runner.spec, runner.client
         self.counts: Counter[str] = Counter(dict.fromkeys(runs.COUNTS, 0))
         self.results: dict[str, tuple[Any, str]] = {}  # trial id -> (Tune result, MLflow parent run)
         self.logged: list[str] = []  # the stage run's own artifacts, in the order logged
 
-    def tune(self, stage: StageConfig, start: Mapping[str, Any], step: str | None = None) -> tuple[Best | None, list[TrialOutcome]]:
+    def tune(
+        self, stage: StageConfig, start: Mapping[str, Any], step: str | None = None
+    ) -> tuple[Best | None, list[TrialOutcome]]:
         from ray import tune
 
         from hartune.tracking.callback import TrialStatusCallback
@@ -279,8 +328,15 @@ class StageRun:
         parent, step_tags = self.stage_run, {}
         if step is not None:
             step_tags = {runs.STEP_TAG: step}
-            parent, _ = runs.stage_or_step(c, self.exp, self.stage_run, step, "step",
-                                           {**self.tags, **runs.step_tags(self.st.name, step)}, self.runner.resume)
+            parent, _ = runs.stage_or_step(
+                c,
+                self.exp,
+                self.stage_run,
+                step,
+                "step",
+                {**self.tags, **runs.step_tags(self.st.name, step)},
+                self.runner.resume,
+            )
             runs.log_params(c, parent, {"stage": stage.model_dump(mode="json", exclude_none=True)})
         runs.record_trials_kind(c, parent, stage.kind)
         overlays = {k: deep_merge(start, v) for k, v in stage.overlays(spec).items()}
@@ -303,8 +359,9 @@ class StageRun:
         path = f"{storage}/{name}"
         if self.runner.resume and tune.Tuner.can_restore(path):
             # finished trials stay finished; unfinished and errored ones continue from their checkpoint
-            tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True,
-                                       param_space=plan.param_space)
+            tuner = tune.Tuner.restore(
+                path, trainable, resume_unfinished=True, resume_errored=True, param_space=plan.param_space
+            )
             with tune_output(self.runner.verbose):
                 grid = tuner.fit()
             self._close_lost_trials(grid, parent, name)
@@ -315,11 +372,15 @@ class StageRun:
             trainable,
             param_space=plan.param_space,
             tune_config=tune.TuneConfig(
-                search_alg=plan.search_alg, scheduler=plan.scheduler, num_samples=plan.num_samples,
-                max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+                search_alg=plan.search_alg,
+                scheduler=plan.scheduler,
+                num_samples=plan.num_samples,
+                max_concurrent_trials=spec.max_concurrent,
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
-                name=name, storage_path=str(storage),
+                name=name,
+                storage_path=str(storage),
                 failure_config=tune.FailureConfig(max_failures=spec.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
                 callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent, spec.tracking.retry_s,
@@ -343,8 +404,14 @@ class StageRun:
         c = self.client
         for t in runs.RunTree(c, self.spec.experiment()).trials(parent):
             if t.tags.get(runs.TRIAL_TAG) not in known and t.status == "RUNNING":
-                runs.set_tags(c, t.run_id, {runs.STATUS_TAG: "lost", runs.ERROR_TAG:
-                              "the interrupted driver had not recorded this trial; the resumed run sampled its slot again"})
+                runs.set_tags(
+                    c,
+                    t.run_id,
+                    {
+                        runs.STATUS_TAG: "lost",
+                        runs.ERROR_TAG: "the interrupted driver had not recorded this trial; the resumed run sampled its slot again",
+                    },
+                )
                 c.set_terminated(t.run_id, "KILLED")
         try:
             study = optuna.load_study(study_name=study_name, storage=optuna_storage(self.spec))
@@ -354,7 +421,12 @@ class StageRun:
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
     def _finish(
-        self, stage: StageConfig, grid: Any, overlays: dict[str, dict[str, Any]], parent: str, step: str | None
+        self,
+        stage: StageConfig,
+        grid: Any,
+        overlays: dict[str, dict[str, Any]],
+        parent: str,
+        step: str | None,
     ) -> tuple[Best | None, list[TrialOutcome]]:
         c = self.client
         outcomes = outcomes_of(grid)
@@ -391,9 +463,18 @@ class StageRun:
         budget = spec.run_config(dataset, best.overlay, 0, "").train.epochs
         fold_epochs = sorted(int(r.metrics["best_epoch"]) for r in folds if "best_epoch" in r.metrics)
         epochs = refit_epochs(st.refit_epochs, fold_epochs, budget)
-        overlay = deep_merge(best.overlay, {"data": {"split": {"kind": "all"}}, "train": {"epochs": epochs, "patience": None}})
-        stage = GridStage(name=f"{st.name}.refit", variants={"refit": overlay}, datasets=[dataset],
-                          seeds=st.seed_list(spec)[:1], metric=st.primary_metric, mode=st.primary_mode, fold_axis=False)
+        overlay = deep_merge(
+            best.overlay, {"data": {"split": {"kind": "all"}}, "train": {"epochs": epochs, "patience": None}}
+        )
+        stage = GridStage(
+            name=f"{st.name}.refit",
+            variants={"refit": overlay},
+            datasets=[dataset],
+            seeds=st.seed_list(spec)[:1],
+            metric=st.primary_metric,
+            mode=st.primary_mode,
+            fold_axis=False,
+        )
         self.runner.view.add_trials(1)
         _, outcomes = self.tune(stage, {}, step=runs.REFIT_STEP)
         done = [o for o in outcomes if o.status == "finished"]
@@ -413,13 +494,17 @@ class StageRun:
                 expected[f"cv_{key}_std"] = statistics.stdev(values)
         runs.log_metrics(c, run_id, expected)
         split = spec.datasets[dataset].split
-        runs.set_tags(c, run_id, {
-            runs.REFIT_TAG: "true",
-            runs.CV_PROTOCOL_TAG: f"{split.kind} by subject, folds {split.folds} ({len(folds)} fold trials); "
-                                  f"dataset {dataset}; configuration {best.label}",
-            runs.REFIT_EPOCHS_TAG: f"{epochs}: {st.refit_epochs} of the folds' best epochs {fold_epochs} "
-                                   f"(budget {budget})",
-        })
+        runs.set_tags(
+            c,
+            run_id,
+            {
+                runs.REFIT_TAG: "true",
+                runs.CV_PROTOCOL_TAG: f"{split.kind} by subject, folds {split.folds} ({len(folds)} fold trials); "
+                f"dataset {dataset}; configuration {best.label}",
+                runs.REFIT_EPOCHS_TAG: f"{epochs}: {st.refit_epochs} of the folds' best epochs {fold_epochs} "
+                f"(budget {budget})",
+            },
+        )
         runs.set_tags(c, self.stage_run, {runs.REFIT_RUN_TAG: run_id})
         return run_id
 
@@ -427,8 +512,10 @@ class StageRun:
         """A stage logs only what its kind declares (``StageConfig.artifacts``), so readers need not guess."""
         patterns = [p.replace("{family}", "*") for p in self.st.artifacts]
         if not any(fnmatch.fnmatchcase(artifact_file, p) for p in patterns):
-            raise RuntimeError(f"stage kind {self.st.kind!r} logs {artifact_file!r}, which it does not declare "
-                               f"in its artifacts ({', '.join(self.st.artifacts) or 'none'})")
+            raise RuntimeError(
+                f"stage kind {self.st.kind!r} logs {artifact_file!r}, which it does not declare "
+                f"in its artifacts ({', '.join(self.st.artifacts) or 'none'})"
+            )
         self.logged.append(artifact_file)
 
     def log_table(self, rows: list[dict[str, Any]], artifact_file: str) -> None:
@@ -494,3 +581,41 @@ def beside_storage(spec: Spec) -> Path:
     base = Path(spec.storage) if "://" not in spec.storage else Path(".hartune/ray")
     return (Path.cwd() / base).resolve().parent
 
+
+def check_writable(spec: Spec, uri: str) -> None:
+    """Before any compute: every local folder a run writes takes a write probe (``hartune.integrity``):
+    Ray's storage (trial checkpoints, results), the folder beside it (the Optuna database, the generator
+    cache) and, for a local MLflow store, the experiment's artifact folder (models, spec, reports). One
+    ``ConfigError`` line names the key, the folder and the reason. A remote storage (``s3://``) or a
+    tracking server's artifacts cannot be probed from here: a write that fails there fails its trial,
+    with the reason as its error."""
+    from hartune.integrity import probe_writable
+
+    folders: list[tuple[str, Path]] = []
+    if "://" not in spec.storage:
+        folders.append(("storage", Path(storage_path(spec))))
+    folders.append(("storage (the folder beside it: optuna.db, generators)", beside_storage(spec)))
+    artifacts = local_artifact_folder(uri, spec.experiment())
+    if artifacts is not None:
+        folders.append((f"tracking.uri={redact(uri)} (its artifact folder)", artifacts))
+    for key, folder in folders:
+        reason = probe_writable(folder)
+        if reason is not None:
+            raise ConfigError(
+                f"{key}: {folder} is not writable: {reason}; accepted: a folder this user can write, with free space"
+            )
+
+
+def local_artifact_folder(uri: str, experiment: str) -> Path | None:
+    """Where a local store (``sqlite:///FILE``) keeps ``experiment``'s artifacts: its recorded artifact
+    location when it exists, else MLflow's default for a new one (``./mlruns``); None for a server."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    if Path(uri.removeprefix("sqlite:///")).is_file():  # read only an existing store: a client creates one
+        found = runs.client(uri).get_experiment_by_name(experiment)
+        if found is not None:
+            location = found.artifact_location
+            if "://" not in location or location.startswith("file://"):
+                return Path(location.removeprefix("file://"))
+            return None
+    return Path.cwd() / "mlruns"

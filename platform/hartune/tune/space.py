@@ -215,7 +215,7 @@ def _by_type(value: Any, handler: Any) -> _Param:
     if not isinstance(value, Mapping):
         raise PydanticCustomError("search_space", "must be a mapping with a type ({valid})", {"valid": valid})
     kind = value.get("type")
-    if kind not in PARAM_TYPES:
+    if not isinstance(kind, str) or kind not in PARAM_TYPES:  # a list or a mapping is not hashable
         raise PydanticCustomError(
             "search_space",
             "type={kind} is not a param type; valid: {valid}",
@@ -288,6 +288,47 @@ class SearchSpace(RootModel[dict[str, AnyParam]]):
 M = TypeVar("M", bound=BaseModel)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error: PyYAML keeps the
+    last one silently, so a pasted-twice ``lr:`` would hide the first value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: let PyYAML raise its own error below
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found the key {key!r} twice (a later one would silently win)",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml_text(path: Path) -> Any:
+    """The YAML document in ``path``: UTF-8, the safe loader, no key twice in a mapping. Raises
+    ``OSError``, ``UnicodeDecodeError`` or ``yaml.YAMLError`` for the caller to put in one line."""
+    return yaml.load(path.read_bytes().decode("utf-8"), Loader=_UniqueKeyLoader)
+
+
+def yaml_problem(e: yaml.YAMLError | UnicodeDecodeError) -> tuple[str, str]:
+    """(`` line N`` or "", the problem on one line) of a YAML or decoding error."""
+    if isinstance(e, UnicodeDecodeError):
+        return "", f"not UTF-8 text (byte {e.start})"
+    where = getattr(e, "problem_mark", None)
+    line = f" line {where.line + 1}" if where else ""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return line, " ".join(str(problem).split())
+
+
 def load_space(
     source: str | Path | Mapping[str, Any], base_dir: Path, prefix: str, model: type[M] = SearchSpace
 ) -> M:
@@ -301,15 +342,13 @@ def load_space(
         return validate_config(model, source, prefix)
     path = Path(base_dir) / source
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml_text(path)
     except OSError as e:
         raise ConfigError(
             f"{prefix}={str(source)!r}: cannot read search space file {path}: {e.strerror}"
         ) from None
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        line = f" line {where.line + 1}" if where else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        line, problem = yaml_problem(e)
         raise ConfigError(f"{prefix}: {path}:{line}: not valid YAML: {problem}") from None
     if not isinstance(raw, Mapping):
         raise ConfigError(

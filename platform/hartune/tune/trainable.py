@@ -40,10 +40,74 @@ class StageContext:
         point = {k: v for k, v in config.items() if k not in TUNE_KEYS}
         overlay = deep_merge(self.overlays[config["variant"]], unflatten(point))
         overlay = deep_merge(overlay, {"train": {"num_threads": self.threads}})
-        return self.spec.run_config(config["dataset"], overlay, config["seed"], f"trial {config}", fold=config.get(FOLD))
+        return self.spec.run_config(
+            config["dataset"], overlay, config["seed"], f"trial {config}", fold=config.get(FOLD)
+        )
 
 
 STATE_FILE = "state.pt"  # a per-epoch checkpoint: the recipe's snapshot (hartune.train.recipe)
+
+
+class CheckpointError(ValueError):
+    """A trial checkpoint that is refused: corrupt (checksum) or holding a type off the allow-list.
+    ``str()`` is one line naming the file; the trial fails with it instead of training from a bad state."""
+
+
+def snapshot_globals() -> list[Any]:
+    """The allow-list for ``torch.load(weights_only=True)`` of a recipe snapshot: besides tensors, dicts,
+    lists and numbers (always allowed), it holds the loop's ``LoopState`` and NumPy's RNG state
+    (``np.random.get_state()``: an ndarray of uint32). Nothing else unpickles, so a checkpoint on shared
+    storage written by someone else cannot run code when a trial resumes from it."""
+    import numpy as np
+    from numpy._core.multiarray import _reconstruct  # what an ndarray pickles through (NumPy 2)
+
+    from hartune.train.recipe import LoopState
+
+    return [LoopState, _reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def save_state(state: dict[str, Any], folder: Path) -> Path:
+    """``<folder>/state.pt`` and its checksum ``state.pt.sha256`` (hartune.integrity)."""
+    import torch
+
+    from hartune.integrity import write_checksum
+
+    path = folder / STATE_FILE
+    torch.save(state, path)
+    write_checksum(path)
+    return path
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """A snapshot written by ``save_state``: checked against its checksum, then read with
+    ``weights_only=True`` and only ``snapshot_globals()`` allowed. Raises ``CheckpointError`` (one line)."""
+    import pickle
+
+    import torch
+
+    from hartune.integrity import CorruptFile, verify
+
+    try:
+        verify(path)
+    except CorruptFile as e:
+        raise CheckpointError(f"refusing the checkpoint {e}") from None
+    allowed = snapshot_globals()
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ModuleNotFoundError) as e:
+        names = {f"{g.__module__}.{g.__qualname__}" for g in allowed}
+        try:
+            foreign = [
+                g for g in torch.serialization.get_unsafe_globals_in_checkpoint(path) if g not in names
+            ]
+        except Exception:  # noqa: BLE001 - only for the message
+            foreign = []
+        what = f"holds {', '.join(foreign)}" if foreign else f"does not load ({type(e).__name__})"
+        raise CheckpointError(
+            f"refusing the checkpoint {path}: it {what}, not on the allow-list "
+            f"(tensors, containers, numbers, {', '.join(sorted(names))})"
+        ) from None
 
 
 CHECKPOINT_EVERY_S = 30.0  # at most one per-epoch checkpoint per this many seconds of training
@@ -67,7 +131,6 @@ class TuneReporter:
         """Without a ``snapshot`` (a model fitted once, e.g. a random forest) a report without a checkpoint."""
         import time
 
-        import torch
         from ray import tune
 
         if snapshot is None or time.monotonic() - self.last < self.every_s:
@@ -80,13 +143,13 @@ class TuneReporter:
             return
         self.last = time.monotonic()
         with tempfile.TemporaryDirectory() as d:
-            torch.save(snapshot(), Path(d) / STATE_FILE)
+            save_state(snapshot(), Path(d))
             tune.report({**metrics, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(d))
 
 
 def resume_state() -> dict[str, Any] | None:
-    """The snapshot of this trial's last epoch when Tune restarts it (a retry, a resumed run)."""
-    import torch
+    """The snapshot of this trial's last epoch when Tune restarts it (a retry, a resumed run); a corrupt
+    or foreign one raises ``CheckpointError`` (the trial fails with that one line as its reason)."""
     from ray import tune
 
     checkpoint = tune.get_checkpoint()
@@ -94,7 +157,7 @@ def resume_state() -> dict[str, Any] | None:
         return None
     with checkpoint.as_directory() as d:
         path = Path(d) / STATE_FILE
-        return torch.load(path, weights_only=False) if path.exists() else None  # our own file
+        return load_state(path) if path.exists() else None
 
 
 def report_if_done(ctx: StageContext, parent: str, trial_id: str) -> bool:
