@@ -110,12 +110,6 @@ def test_the_run_and_report_worked(secret_run) -> None:
     assert any(p.parent.name.startswith("checkpoint_") for p in files)  # the Ray storage was scanned too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known leak: Ray's tuner.pkl in the storage pickles the trainable's StageContext, whose uri "
-    "holds the tracking password (trials need it to connect); to fix, ship the credential to trials "
-    "outside the pickled context (e.g. the runtime env) and keep only the redacted URI there",
-)
 def test_no_secret_value_in_any_file_or_database_row(secret_run) -> None:
     d, uri, databases, run, report = secret_run
     found = []

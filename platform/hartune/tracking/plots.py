@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def confusion_figure(cm: np.ndarray, class_names: Sequence[str], title: str = "") -> plt.Figure:

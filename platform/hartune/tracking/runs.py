@@ -31,6 +31,7 @@ from mlflow.tracking import MlflowClient
 from hartune.overlays import flatten
 from hartune.registry import ConfigError, UnknownNameError
 from hartune.tracking.retry import DEFAULT_RETRY_S, RetryingClient, own_the_window, transient
+from hartune.tracking.secrets import unseal
 from hartune.tracking.store import first_use_lock, redact
 from hartune.tune.outcomes import group_key
 
@@ -89,6 +90,7 @@ def client(uri: str, retry_s: float = DEFAULT_RETRY_S) -> MlflowClient:
 
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     own_the_window()
+    uri = unseal(uri)  # a password kept out of Ray's storage (hartune.tracking.secrets)
     if uri.startswith("sqlite:///") and uri not in _OPENED:  # its tables are made on its first use
         with first_use_lock(uri):
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)

@@ -21,6 +21,7 @@ from hartune.overlays import deep_merge
 from hartune.registry import ConfigError
 from hartune.spec import Spec
 from hartune.tracking import git_commit, redact, runs
+from hartune.tracking.secrets import seal
 from hartune.tune import datastore
 from hartune.tune.outcomes import Best, TrialOutcome
 from hartune.tune.progress import ProgressCallback, RunView, activate, duration, stage_line
@@ -346,10 +347,14 @@ class StageRun:
         trial_tags = {k: self.tags[k] for k in (runs.SPEC_HASH_TAG, runs.GIT_COMMIT_TAG)} | step_tags
         group_tags = {**trial_tags, runs.STAGE_TAG: self.st.name}
         plan = stage.tune_plan(spec, OptunaStore(optuna_storage(spec), spec.tracking.retry_s), name,
-                               runs.GroupOpener(self.runner.uri, self.exp, parent, tuple(group_tags.items()),
+                               runs.GroupOpener(seal(self.runner.uri), self.exp, parent, tuple(group_tags.items()),
                                                spec.tracking.retry_s))
         threads = max(1, int(spec.resources.cpu))
-        ctx = StageContext(spec, self.st.name, overlays, self.runner.uri, self.exp, parent,
+        # What Ray pickles into its storage (tuner.pkl) holds no password: hartune.tracking.secrets.
+        t = spec.tracking
+        pickled_spec = spec.model_copy(update={"tracking": t.model_copy(update={
+            "uri": t.uri and redact(t.uri), "optuna_storage": t.optuna_storage and redact(t.optuna_storage)})})
+        ctx = StageContext(pickled_spec, self.st.name, overlays, seal(self.runner.uri), self.exp, parent,
                            redact(self.runner.spec_path.read_text()), spec.tracking.log_models,
                            spec.tracking.metrics_every_s, trial_tags, threads, str(generator_root(spec)),
                            spec.tracking.retry_s, self.runner.data_store)
@@ -383,7 +388,7 @@ class StageRun:
                 storage_path=str(storage),
                 failure_config=tune.FailureConfig(max_failures=spec.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-                callbacks=[TrialStatusCallback(self.runner.uri, self.exp, parent, spec.tracking.retry_s,
+                callbacks=[TrialStatusCallback(seal(self.runner.uri), self.exp, parent, spec.tracking.retry_s,
                                                self.runner.verbose), ProgressCallback()],
                 verbose=1 if self.runner.verbose else 0,  # else our own view (hartune.tune.progress)
                 log_to_file=True,  # each trial's stdout/stderr in its folder of the storage ...

@@ -24,7 +24,7 @@ class StageContext:
     spec: SpecView
     stage: str
     overlays: dict[str, dict[str, Any]]  # variant -> partial run config (from_stage best merged in)
-    uri: str
+    sealed_uri: str  # the tracking URI without its password (hartune.tracking.secrets); `uri` is the real one
     experiment_id: str
     stage_run: str
     spec_text: str
@@ -35,6 +35,13 @@ class StageContext:
     generator_root: str = ".hartune/generators"  # absolute on the driver: trials run in their own folders
     retry_s: float = 120.0  # the spec's tracking.retry_s: how long a tracking outage is waited out
     data_store: str | None = None  # the run's data store actor (hartune.tune.datastore); None: prepare here
+
+    @property
+    def uri(self) -> str:
+        """The tracking URI, password included (taken back from the cluster's key-value store)."""
+        from hartune.tracking.secrets import unseal
+
+        return unseal(self.sealed_uri)
 
     def run_config(self, config: dict[str, Any]) -> RunConfig:
         point = {k: v for k, v in config.items() if k not in TUNE_KEYS}
