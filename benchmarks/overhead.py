@@ -3,26 +3,35 @@
   (a) one plain Python loop calling the recipe (no Ray, no MLflow);
   (c) `cores` plain processes, each running its share of (a) after a barrier: the floor that running
       trainings side by side on this machine allows (shared memory bandwidth and caches), no platform;
-  (b) `hartune run` (Ray Tune + Optuna + MLflow + each trial's end-of-run work) with concurrency = cores.
+  (d) the hand-written peer: Ray Tune + `MLflowLoggerCallback`, the same recipe, a whole process
+      (`peer_tune_mlflow.py`);
+  (b) `hartune run` (Ray Tune + Optuna + MLflow + each trial's end-of-run work) with concurrency = cores,
+      a whole process; with `--before SRC`, also (b0): the same with the hartune package of another
+      checkout (SRC/platform, e.g. a `git archive` of main), run alternately with (b) in each repeat.
 
 Prints (b) / ((a) / cores), the issue's ratio (1.0 = perfect scaling; Ray publishes ~1.14 for its own
-bookkeeping; goal <= 1.10), (c) / ((a) / cores), what the hardware alone costs, and (b) / (c), what
-hartune and Ray add on top of plain parallel processes.
+bookkeeping; goal <= 1.10), (c) / ((a) / cores), what the hardware alone costs, (b) / (c), what
+hartune and Ray add on top of plain parallel processes, and (b) / (d), hartune against the peer.
+Every figure is the median over `--repeats` rounds, each round measuring every column once; the load
+average (`os.getloadavg`) is printed before and after: other jobs on the machine inflate all columns.
 
 With --profile DIR, (b) runs a second time with py-spy attached to the driver and to each Ray worker
 process as it appears (raw collapsed stacks, one file per process, in DIR), and the CPU time of the
 trial workers is split by phase: imports, opening the MLflow run, training epochs, the end-of-run work.
 (`py-spy record --subprocesses` loses the trials: they run in a thread of a worker that raylet starts.)
 
-   python benchmarks/overhead.py [--n 8] [--epochs 10] [--cores 2] [--profile /tmp/overhead-profile]
+   python benchmarks/overhead.py [--n 8] [--epochs 10 60] [--cores 2] [--repeats 3] [--before /tmp/main-src]\n                                 [--profile /tmp/overhead-profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
+import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,8 +41,10 @@ from pathlib import Path
 
 import yaml
 
-DATA = {"window": {"length": 100, "stride": 100},
-        "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]}}
+DATA = {
+    "window": {"length": 100, "stride": 100},
+    "split": {"kind": "holdout", "test_subjects": [1, 2], "val_subjects": [3]},
+}
 MODEL = {"name": "cnn", "channels": [32, 32]}
 
 # phase -> a frame that marks it in a trial worker's stack (first match wins, most specific first)
@@ -99,40 +110,102 @@ def side_by_side(n: int, epochs: int, cores: int) -> float:
 
 
 def write_spec(d: Path, n: int, epochs: int, cores: int) -> Path:
-    spec = {"name": "overhead", "seeds": [0], "max_concurrent": cores, "resources": {"cpu": 1},
-            "tracking": {"uri": f"sqlite:///{d}/mlflow.db", "log_models": "none"}, "storage": f"{d}/ray",
-            "datasets": {"watch": {**DATA, "train": train_cfg(epochs)}}, "models": {"cnn": MODEL},
-            "stages": [{"name": "grid", "kind": "grid",
-                        "variants": {f"copy{i}": {"model": "cnn"} for i in range(n)}}]}
+    spec = {
+        "name": "overhead",
+        "seeds": [0],
+        "max_concurrent": cores,
+        "resources": {"cpu": 1},
+        "tracking": {"uri": f"sqlite:///{d}/mlflow.db", "log_models": "none"},
+        "storage": f"{d}/ray",
+        "datasets": {"watch": {**DATA, "train": train_cfg(epochs)}},
+        "models": {"cnn": MODEL},
+        "stages": [
+            {"name": "grid", "kind": "grid", "variants": {f"copy{i}": {"model": "cnn"} for i in range(n)}}
+        ],
+    }
     path = d / "overhead.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
 
 
-def through_hartune(n: int, epochs: int, cores: int, profile: Path | None = None) -> dict:
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE.parent / "platform"  # this checkout's package
+
+
+def env_for(source: Path) -> dict[str, str]:
+    """The environment of a whole-process column: hartune imported from ``source`` (Ray's workers
+    inherit it from the driver that starts the local cluster)."""
+    return {**os.environ, "PYTHONPATH": str(source)}
+
+
+def through_peer(n: int, epochs: int, cores: int) -> float:
+    """(d): the hand-written Ray Tune + MLflowLoggerCallback script, a fresh process, a fresh store."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable,
+            str(HERE / "peer_tune_mlflow.py"),
+            "--n",
+            str(n),
+            "--epochs",
+            str(epochs),
+            "--cores",
+            str(cores),
+            "--dir",
+            tmp,
+        ]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, check=False, cwd=tmp, env=env_for(SOURCE), capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if (
+            proc.returncode
+        ):  # e.g. Ray's memory monitor killed a worker on a crowded machine: the round goes on
+            print(
+                f"  the peer failed with exit {proc.returncode} (not counted):\n{proc.stderr[-1500:]}",
+                flush=True,
+            )
+            return float("nan")
+    return wall
+
+
+def through_hartune(
+    n: int, epochs: int, cores: int, profile: Path | None = None, source: Path = SOURCE
+) -> dict:
     """(b) in a fresh process; with `profile`, py-spy is attached to it and to every Ray worker."""
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         cmd = [sys.executable, "-m", "hartune.cli", "run", str(write_spec(d, n, epochs, cores)), "--quiet"]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=d, env=env_for(source), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         spies = attach_py_spy(proc, profile) if profile is not None else []
         out = proc.communicate()[0]
         wall = time.perf_counter() - t0
         for spy in spies:
             spy.wait(timeout=30)
-        if proc.returncode:
-            sys.exit(f"hartune run failed with exit {proc.returncode}:\n{out}")
+        if proc.returncode:  # as for the peer: reported, not counted
+            print(
+                f"  hartune run ({source}) failed with exit {proc.returncode} (not counted):\n{out}",
+                flush=True,
+            )
+            return {"wall": float("nan"), "stage": float("nan")}
         from mlflow.tracking import MlflowClient
 
         c = MlflowClient(f"sqlite:///{d}/mlflow.db")
         exp = c.get_experiment_by_name("overhead")
         trials = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
         run_s = sum((t.info.end_time - t.info.start_time) / 1000 for t in trials) / len(trials)
-        epochs_s = sum(sum(m.value for m in c.get_metric_history(t.info.run_id, "epoch_time_s"))
-                       for t in trials) / len(trials)
-        stage = float(re.search(r"done in (\d+)s", out).group(1))
+        epochs_s = sum(
+            sum(m.value for m in c.get_metric_history(t.info.run_id, "epoch_time_s")) for t in trials
+        ) / len(trials)
+        stage = seconds(re.search(r"done in (\S+?);", out).group(1))
     return {"wall": wall, "stage": stage, "run_s": run_s, "epochs_s": epochs_s, "trials": len(trials)}
+
+
+def seconds(text: str) -> float:
+    """``42s``, ``3m05s``, ``1h02m`` (hartune's ``duration``) -> seconds."""
+    parts = {unit: int(n) for n, unit in re.findall(r"(\d+)([hms])", text)}
+    return 3600.0 * parts.get("h", 0) + 60.0 * parts.get("m", 0) + parts.get("s", 0)
 
 
 def attach_py_spy(proc: subprocess.Popen, folder: Path) -> list[subprocess.Popen]:
@@ -140,9 +213,23 @@ def attach_py_spy(proc: subprocess.Popen, folder: Path) -> list[subprocess.Popen
     folder.mkdir(parents=True, exist_ok=True)
 
     def spy(pid: int, role: str) -> subprocess.Popen:
-        return subprocess.Popen(["py-spy", "record", "--nonblocking", "--pid", str(pid), "--rate", "100", "--format", "raw",
-                                 "-o", str(folder / f"{role}-{pid}.txt")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--nonblocking",
+                "--pid",
+                str(pid),
+                "--rate",
+                "100",
+                "--format",
+                "raw",
+                "-o",
+                str(folder / f"{role}-{pid}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     spies, seen = [spy(proc.pid, "driver")], {proc.pid}
     while proc.poll() is None:
@@ -167,8 +254,13 @@ def profile_summary(folder: Path, rate: int = 100) -> tuple[Counter, Counter]:
         stacks = [line.rpartition(" ") for line in path.read_text().splitlines()]
         stacks = [(stack, int(count) / rate) for stack, _, count in stacks if count.isdigit()]
         ran_trials = any("run_trial (hartune" in stack for stack, _ in stacks)
-        role = ("driver (CLI, Tune loop, MLflow callbacks)" if path.name.startswith("driver")
-                else "trial workers" if ran_trials else "other Ray workers (idle, agents)")
+        role = (
+            "driver (CLI, Tune loop, MLflow callbacks)"
+            if path.name.startswith("driver")
+            else "trial workers"
+            if ran_trials
+            else "other Ray workers (idle, agents)"
+        )
         roles[role] += sum(s for _, s in stacks)
         if role == "trial workers":
             for stack, seconds in stacks:
@@ -177,38 +269,87 @@ def profile_summary(folder: Path, rate: int = 100) -> tuple[Counter, Counter]:
     return roles, phases
 
 
+def measure(n: int, epochs: int, cores: int, repeats: int, before: Path | None) -> dict[str, list[float]]:
+    """Every column once per round, `repeats` rounds; the whole-process columns alternate."""
+    cols: dict[str, list[float]] = {k: [] for k in ("a", "c", "d", "b", "b_stage", "b0", "b0_stage")}
+    for r in range(repeats):
+        cols["a"].append(plain_loop(n, epochs))
+        cols["c"].append(side_by_side(n, epochs, cores))
+        cols["d"].append(through_peer(n, epochs, cores))
+        runs = [("b0", before / "platform"), ("b", SOURCE)] if before else [("b", SOURCE)]
+        for key, source in runs if r % 2 == 0 else runs[::-1]:
+            out = through_hartune(n, epochs, cores, source=source)
+            cols[key].append(out["wall"])
+            cols[f"{key}_stage"].append(out["stage"])
+        print(
+            f"  round {r + 1}/{repeats}, {epochs} epochs: "
+            + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in cols.items() if v),
+            flush=True,
+        )
+    return {k: v for k, v in cols.items() if v}
+
+
+def report(n: int, epochs: int, cores: int, cols: dict[str, list[float]]) -> None:
+    med = {
+        k: statistics.median([x for x in v if not math.isnan(x)] or [math.nan]) for k, v in cols.items()
+    }  # NaN: failed
+    ideal = med["a"] / cores
+    print(
+        f"{n} trainings of a small CNN, {epochs} epochs each, watch data, {cores} cores, "
+        f"medians of {len(cols['a'])} rounds"
+    )
+    print(f"  (a) plain loop:                {med['a']:7.1f} s  ({med['a'] / n:.2f} s per training)")
+    print(f"  (c) {cores} plain processes:         {med['c']:7.1f} s")
+    print(f"  (d) Ray Tune + MLflow by hand: {med['d']:7.1f} s")
+    for key, name in (("b0", "hartune run, before"), ("b", "hartune run")):
+        if key in med:
+            print(
+                f"  ({key}) {name + ':':<26}{med[key]:7.1f} s  (the run after start-up: {med[key + '_stage']:.0f} s)"
+            )
+    print(
+        f"ratio (c) / ((a) / cores): {med['c'] / ideal:.2f} (the machine's own cost of running side by side)"
+    )
+    print(f"ratio (d) / ((a) / cores): {med['d'] / ideal:.2f} (the hand-written peer)")
+    for key in ("b0", "b"):
+        if key in med:
+            print(
+                f"ratio ({key}) / ((a) / cores): {med[key] / ideal:.2f}; ({key}) / (d): {med[key] / med['d']:.2f}; "
+                f"({key}) / (c): {med[key] / med['c']:.2f}; fixed cost ({key}) - (c): {med[key] - med['c']:.1f} s"
+            )
+    print("per round: " + "; ".join(f"{k} " + " ".join(f"{x:.1f}" for x in v) for k, v in cols.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, nargs="+", default=[10])
     ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--profile", type=Path, help="also profile (b) with py-spy; one raw stack file per process here")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--before", type=Path, help="a checkout to compare with: (b0) imports hartune from BEFORE/platform"
+    )
+    ap.add_argument(
+        "--profile", type=Path, help="also profile (b) with py-spy; one raw stack file per process here"
+    )
     args = ap.parse_args()
 
-    plain = plain_loop(args.n, args.epochs)
-    floor = side_by_side(args.n, args.epochs, args.cores)
-    b = through_hartune(args.n, args.epochs, args.cores)
-    ideal = plain / args.cores
-    print(f"{args.n} trainings of a small CNN, {args.epochs} epochs each, watch data, {args.cores} cores")
-    print(f"  (a) plain loop:                {plain:7.1f} s  ({plain / args.n:.2f} s per training)")
-    print(f"  (c) {args.cores} plain processes:         {floor:7.1f} s")
-    print(f"  (b) hartune run:               {b['wall']:7.1f} s  (the run after start-up: {b['stage']:.0f} s)")
-    print(f"  per trial in (b): MLflow run open {b['run_s']:.2f} s, of which training epochs {b['epochs_s']:.2f} s")
-    print(f"ratio (b) / ((a) / cores): {b['wall'] / ideal:.2f} (goal <= 1.10); run only: {b['stage'] / ideal:.2f}")
-    print(f"ratio (c) / ((a) / cores): {floor / ideal:.2f} (the machine's own cost of running side by side)")
-    print(f"ratio (b) / (c):           {b['wall'] / floor:.2f} (hartune + Ray over plain processes); "
-          f"run only: {b['stage'] / floor:.2f}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    for epochs in args.epochs:
+        report(args.n, epochs, args.cores, measure(args.n, epochs, args.cores, args.repeats, args.before))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.profile:
         if shutil.which("py-spy") is None:
             sys.exit("--profile needs py-spy: pip install py-spy")
-        p = through_hartune(args.n, args.epochs, args.cores, args.profile)
+        p = through_hartune(args.n, args.epochs[0], args.cores, args.profile)
         roles, phases = profile_summary(args.profile)
         print(f"profile of (b) under py-spy ({p['wall']:.1f} s wall with sampling), CPU seconds:")
         for role, s in roles.most_common():
             print(f"  {role:<40} {s:6.1f}")
         total = sum(phases.values())
-        print(f"  trial workers by phase ({total / p['trials']:.2f} s per trial; "
-              f"imports and first-call set-up are once per worker process):")
+        print(
+            f"  trial workers by phase ({total / p['trials']:.2f} s per trial; "
+            f"imports and first-call set-up are once per worker process):"
+        )
         for phase, s in phases.most_common():
             print(f"    {phase:<38} {s:6.1f}  ({s / p['trials']:.2f} s per trial, {100 * s / total:.0f}%)")
 
