@@ -2,7 +2,7 @@
 reference list where it has one, else the seed or the paper it was rebuilt from) and, for the models
 that USAD Table 5 lists, that table's parameter counts on WISDM and OPPORTUNITY.
 
-Every registered name has an entry (``tests/models/test_sources.py`` checks it against the registry),
+Every registered name has an entry (``tests/models/test_model_sources.py`` checks it against the registry),
 so a newly registered model needs its line here; the README's "Models" table
 (``benchmarks/models_table.py``) and ``tests/models/test_table5_params.py`` read this table. Each model's
 own docstring gives the full reference and its departures.
