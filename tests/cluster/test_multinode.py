@@ -26,7 +26,7 @@ from hartune.cli import main
 from live_servers import free_port, mlflow_server
 from spec_runs import watch_entry
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "root", "dbname": "postgres", "connect_timeout": 3}
 

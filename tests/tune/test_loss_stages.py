@@ -14,6 +14,9 @@ from mlflow.tracking import MlflowClient
 
 from spec_runs import run_spec, watch_entry
 
+# end-to-end runs on a real Ray (each over 20 s): left out of the default run, .ci/run runs them
+pytestmark = pytest.mark.slow
+
 SPEC = {
     "name": "tinyloss",
     "seeds": [0],

@@ -78,6 +78,7 @@ NOISE = re.compile(r"Warning|WARNING|USDT|Creating initial|Trial status|started 
                    r"\(run_trial pid=|Token authentication|snapshotting|new study created|Traceback")
 
 
+@pytest.mark.slow
 def test_piped_run_prints_one_line_per_trial_and_per_stage(tmp_path) -> None:
     spec = {**SPEC, "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db"}, "storage": str(tmp_path / "ray")}
     path = tmp_path / "piped.yaml"

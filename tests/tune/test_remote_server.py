@@ -12,6 +12,9 @@ from mlflow.tracking import MlflowClient
 from hartune.cli import main
 from live_servers import mlflow_server
 
+# end-to-end runs on a real Ray (each over 20 s): left out of the default run, .ci/run runs them
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

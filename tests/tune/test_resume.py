@@ -20,6 +20,9 @@ from mlflow.tracking import MlflowClient
 
 from spec_runs import watch_entry
 
+# end-to-end runs on a real Ray (each over 20 s): left out of the default run, .ci/run runs them
+pytestmark = pytest.mark.slow
+
 EPOCHS = 12
 SPEC = {
     "name": "resumable",
