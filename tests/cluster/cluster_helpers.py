@@ -19,19 +19,12 @@ from pathlib import Path
 import pytest
 
 from live_servers import free_port
+from processes import process_table
 
 
 def descendants_and(mark: str) -> set[int]:
     """Processes whose command line holds ``mark``, and all their descendants (from /proc)."""
-    table = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            table[int(d.name)] = (ppid, cmd)
+    table = process_table()
     pids = {p for p, (_, cmd) in table.items() if mark in cmd} - {os.getpid()}
     while new := {p for p, (pp, _) in table.items() if pp in pids} - pids:
         pids |= new

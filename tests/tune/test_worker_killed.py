@@ -17,6 +17,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from fault_runs import hartune_run
+from processes import process_table
 from spec_runs import watch_entry
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
@@ -27,15 +28,7 @@ KILL_AFTER = 4  # epochs in MLflow when the worker is killed; the first epoch's 
 
 def descendants(pid: int) -> dict[int, str]:
     """The processes under ``pid`` (from /proc) with their command lines."""
-    table = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            table[int(d.name)] = (ppid, cmd)
+    table = process_table()
     found = {pid}
     while new := {p for p, (pp, _) in table.items() if pp in found} - found:
         found |= new
