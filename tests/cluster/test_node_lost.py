@@ -1,7 +1,12 @@
 """A node lost (issue 21, fault 4): on a real two-node Ray cluster (head 1 CPU, worker 1 CPU), a trial
 runs on the worker node (the head's CPU is held by another job at first); the worker node's processes
 are SIGKILLed mid-trial. With ``retries: 1`` Tune retries the trial on the head, from its checkpoint in
-the shared storage (one disk here), in the same MLflow run: one run, each epoch step once."""
+the shared storage (one disk here), in the same MLflow run: one run, each epoch step once.
+
+The head's GCS health-checks the raylets every second and declares a node dead after 3 missed checks
+(Ray's defaults: 3 s and 5, with a 10 s timeout, up to a minute), and the head's CPU is released only
+once the worker is DEAD. Otherwise the retry raced the GCS: placed while the lost node still counted as
+alive, it failed there too and used up ``retries: 1`` (seen in CI, about one run in five)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import sys
 
 import pytest
 import yaml
-from cluster_helpers import kill_worker_node, ray_cluster
+from cluster_helpers import alive_nodes, kill_worker_node, ray_cluster
 from mlflow.tracking import MlflowClient
 
 from fault_runs import all_trials, hartune_run, wait_for
@@ -22,6 +27,8 @@ from spec_runs import watch_entry
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 EPOCHS, KILL_AFTER = 40, 4
+HEALTH = {"health_check_initial_delay_ms": 1000, "health_check_period_ms": 1000, "health_check_timeout_ms": 2000,
+          "health_check_failure_threshold": 3}
 
 HOLD = """
 import sys, time, ray
@@ -46,7 +53,7 @@ def lost(tmp_path_factory):
     d = tmp_path_factory.mktemp("nodelost")
     env = {"RAY_AUTH_MODE": "disabled"}
     with ray_cluster(
-        [], [["--num-cpus", "1", "--num-gpus", "0"]], head=["--num-cpus", "1", "--num-gpus", "0"]
+        [], [["--num-cpus", "1", "--num-gpus", "0"]], head=["--num-cpus", "1", "--num-gpus", "0", "--system-config", json.dumps(HEALTH)]
     ) as (
         address,
         gcs,
@@ -84,7 +91,8 @@ def lost(tmp_path_factory):
 
             wait_for("the trial mid-training on the worker node", mid_trial, proc)
             killed = kill_worker_node(gcs)
-            os.killpg(hold.pid, signal.SIGKILL)  # the head's CPU is free for the retry
+            wait_for("the GCS to declare the worker node dead", lambda: len(alive_nodes(address)) == 1, proc, 120)
+            os.killpg(hold.pid, signal.SIGKILL)  # only now is the head's CPU free for the retry
             out, err = proc.communicate(timeout=700)
             yield proc.returncode, out + err, c, d, address, killed
         finally:
