@@ -1,6 +1,6 @@
 """Issue 21 point 12: no secret in any artifact.
 
-A small real run (one trial, one epoch, on the shipped watch data) tracks into a real PostgreSQL whose
+A small real run (a grid of one trial and a search of two, one epoch each, on the shipped watch data) tracks into a real PostgreSQL whose
 URI carries a password (trust auth on 127.0.0.1 ignores it, so it is a real credential-bearing URI that
 works), with its Optuna storage there too, and with a Ray token, S3 keys and an MLflow password in the
 environment, as in the compose stack. Then ``hartune report`` writes its page. Every file under the
@@ -75,7 +75,11 @@ def secret_run(tmp_path_factory, databases):
         "seeds": [0],
         "datasets": {"watch": watch_entry(epochs=1)},
         "models": {"cnn": {"name": "cnn", "channels": [8], "hidden": 8}},
-        "stages": [{"name": "grid", "kind": "grid", "variants": {"A": {"model": "cnn"}}}],
+        "stages": [
+            {"name": "grid", "kind": "grid", "variants": {"A": {"model": "cnn"}}},
+            {"name": "search", "kind": "search", "from_stage": "grid", "sampler": "random", "num_samples": 2,
+             "space": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2, "log": True}}},
+        ],  # the search stage's searcher state (Tune pickles it into the storage) holds the Optuna URL
         "tracking": {"uri": uri, "optuna_storage": pg(optuna_db, SECRETS["pg"]), "log_models": "best"},
         "storage": str(d / "ray"),
     }
@@ -103,11 +107,12 @@ def test_the_run_and_report_worked(secret_run) -> None:
     c = MlflowClient(uri)
     exp = c.get_experiment_by_name("nosecret")
     trials = c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
-    assert len(trials) == 1 and trials[0].info.status == "FINISHED"  # exactly one trial run
+    assert len(trials) == 3 and {t.info.status for t in trials} == {"FINISHED"}  # grid 1 + search 2
     assert (d / "report" / "index.html").is_file()
     files = [p for p in d.rglob("*") if p.is_file()]
     assert any(p.name == "spec.yaml" for p in files) and any(p.name == "MLmodel" for p in files)
     assert any(p.parent.name.startswith("checkpoint_") for p in files)  # the Ray storage was scanned too
+    assert any(p.name.startswith("searcher-state") for p in files)  # and the searcher's saved state
 
 
 def test_no_secret_value_in_any_file_or_database_row(secret_run) -> None:
@@ -128,7 +133,7 @@ def test_no_secret_value_in_any_file_or_database_row(secret_run) -> None:
         engine = sa.create_engine(pg(db))
         with engine.connect() as c:
             tables = sa.inspect(c).get_table_names()
-            assert tables or db == databases[1], db  # a grid stage makes no Optuna study
+            assert tables, db  # the search stage's study is in the second
             for t in tables:
                 text = "\n".join(map(str, c.execute(sa.text(f'SELECT * FROM "{t}"')).fetchall()))
                 found += [f"{db}.{t}: {k}" for k, v in SECRETS.items() if v in text]

@@ -6,7 +6,9 @@ the redacted URI (``postgresql://user:***@host/db``, ``hartune.tracking.redact``
 the real one into the cluster's key-value store (Ray's GCS: in memory, per cluster, never in the
 storage folder), from where each trial takes it back when it connects. The same holds for the driver's
 objects that Tune pickles with the run (the group opener of a searcher, the trial-status callback):
-``hartune.tracking.runs.client`` unseals whatever URI it is given.
+``hartune.tracking.runs.client`` unseals whatever URI it is given. A search stage's Optuna storage URL
+is sealed the same way: Tune saves the searcher (``searcher-state-*.pkl``), and
+``hartune.tune.search.RetryingRDBStorage`` pickles the sealed URL and unseals it when restored.
 
 Alternatives, not taken: environment variables (a local Ray's workers inherit the driver's at
 ``ray.init``, a cluster's need the job's runtime env, and both are fixed when Ray starts, which is

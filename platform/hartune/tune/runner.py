@@ -346,6 +346,7 @@ class StageRun:
         name = f"{spec.name}.{stage.name}.{parent[:8]}"
         trial_tags = {k: self.tags[k] for k in (runs.SPEC_HASH_TAG, runs.GIT_COMMIT_TAG)} | step_tags
         group_tags = {**trial_tags, runs.STAGE_TAG: self.st.name}
+        seal(optuna_storage(spec))  # its password is in the cluster's key-value store for a restored searcher
         plan = stage.tune_plan(spec, OptunaStore(optuna_storage(spec), spec.tracking.retry_s), name,
                                runs.GroupOpener(seal(self.runner.uri), self.exp, parent, tuple(group_tags.items()),
                                                spec.tracking.retry_s))

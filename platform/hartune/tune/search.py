@@ -20,6 +20,7 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
 from hartune.tracking.retry import DEFAULT_RETRY_S, with_retry
+from hartune.tracking.secrets import seal, unseal
 from hartune.tracking.store import first_use_lock, redact
 from hartune.tune.samplers import make_sampler
 from hartune.tune.space import SearchSpace
@@ -135,6 +136,15 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
             with_retry(
                 lambda: optuna.storages.RDBStorage.__init__(self, url), retry_s, self._store(url), "connect"
             )
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """What Tune pickles into the run's storage (the searcher's state, ``searcher-state-*.pkl``):
+        the URL without its password, whose real value stays in the cluster's key-value store
+        (``hartune.tracking.secrets``; the runner seals it before a stage starts or is restored)."""
+        return {**super().__getstate__(), "url": seal(self.url)}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__({**state, "url": unseal(state["url"])})
 
     @staticmethod
     def _store(url: str) -> str:
