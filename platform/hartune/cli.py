@@ -599,6 +599,7 @@ def one_line(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from hartune.data import DataError
+    from hartune.integrity import StorageFailed
     from hartune.spec import SpecError
     from hartune.tracking.retry import TrackingUnavailable
 
@@ -607,8 +608,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UnknownNameError, DataError, SpecError) as e:
         print(f"hartune: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except TrackingUnavailable as e:  # a store went away mid-run for longer than tracking.retry_s
-        print(f"hartune: error: {e}", file=sys.stderr)
+    except (TrackingUnavailable, StorageFailed) as e:  # a store went away mid-run (tracking.retry_s), a full disk
+        print(f"hartune: error: {one_line(str(e))}", file=sys.stderr)
         return 1
 
 

@@ -97,6 +97,11 @@ PROBE_BYTES = (
 )  # a write probe's size: a full disk or a file-size limit refuses it, as it would a checkpoint
 
 
+class StorageFailed(RuntimeError):
+    """Ray's storage stopped taking writes during a run (a full disk, a lost mount): the trials that could
+    not write have failed with the reason in their runs. ``str()`` is the one line shown."""
+
+
 def probe_writable(path: str | Path) -> str | None:
     """None when a file of ``PROBE_BYTES`` can be written (and fsynced) in ``path``, or in the nearest
     folder above it that exists (where the run would create it); else the reason, in a few words. The

@@ -262,7 +262,11 @@ class SpecRunner:
         if base:
             runs.log_json(self.client, stage_run, base, "from_stage_best.json")
         driver = StageRun(self, st, exp, stage_run, tags)
-        b = st.execute(driver, base)
+        try:
+            b = st.execute(driver, base)
+        except BaseException:
+            self.client.set_terminated(stage_run, "FAILED")  # not FINISHED: --resume runs it again
+            raise
         counts = dict(driver.counts)
         runs.record_result(self.client, stage_run, st.primary_metric, counts, b, driver.logged)
         if b is not None and spec.tracking.log_models != "none":
@@ -364,12 +368,12 @@ class StageRun:
         storage = storage_path(spec)
         path = f"{storage}/{name}"
         if self.runner.resume and tune.Tuner.can_restore(path):
+            check_experiment_state(path)
             # finished trials stay finished; unfinished and errored ones continue from their checkpoint
             tuner = tune.Tuner.restore(
                 path, trainable, resume_unfinished=True, resume_errored=True, param_space=plan.param_space
             )
-            with tune_output(self.runner.verbose):
-                grid = tuner.fit()
+            grid = self._fit(tuner, path)
             self._close_lost_trials(grid, parent, name)
             return self._finish(stage, grid, overlays, parent, step)
         # reuse_actors: a worker process runs trial after trial (same resources) instead of importing
@@ -396,9 +400,28 @@ class StageRun:
                 sync_config=tune.SyncConfig(sync_artifacts=True),  # ... copied there from its working folder
             ),
         )
-        with tune_output(self.runner.verbose):
-            grid = tuner.fit()
+        grid = self._fit(tuner, path)
         return self._finish(stage, grid, overlays, parent, step)
+
+    def _fit(self, tuner: tune.Tuner, path: str) -> tune.ResultGrid:
+        """``tuner.fit()``. When Ray's storage stops taking writes mid-stage (a full disk: issue 21, point
+        6), each trial that could not write fails with the reason, and Tune then fails reading back the
+        error files it could not write; that ends the run with one line naming the storage (exit 1),
+        the stage's run FAILED, and ``--resume`` continues once there is space."""
+        from hartune.integrity import StorageFailed, probe_writable
+
+        try:
+            with tune_output(self.runner.verbose):
+                return tuner.fit()
+        except Exception as e:
+            reason = None if "://" in path else probe_writable(path)
+            if reason is None:
+                raise
+            raise StorageFailed(
+                f"storage: {path} stopped taking writes during stage {self.st.name!r}: {reason}; the trials "
+                "that could not write failed with the reason in their MLflow runs; free space, then run "
+                "again with --resume"
+            ) from e
 
     def _close_lost_trials(self, grid: Any, parent: str, study_name: str) -> None:
         """Trials the killed driver had started but not yet written into Tune's experiment state are
@@ -586,6 +609,23 @@ def beside_storage(spec: Spec) -> Path:
     default local one), where the Optuna database and the generator cache live."""
     base = Path(spec.storage) if "://" not in spec.storage else Path(".hartune/ray")
     return (Path.cwd() / base).resolve().parent
+
+
+def check_experiment_state(path: str) -> None:
+    """Before ``Tuner.restore``: Tune writes its experiment state in place, so a disk that filled up
+    mid-stage can leave it truncated, and Tune would then start the stage afresh beside its old trial
+    runs. A state that does not parse is refused with one line (``ConfigError``) instead."""
+    if "://" in path:
+        return
+    for f in sorted(Path(path).glob("experiment_state-*.json")):
+        try:
+            json.loads(f.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ConfigError(
+                f"{f}: Ray Tune's experiment state is truncated or corrupt ({e.__class__.__name__}: {e}), as a "
+                "disk that filled up mid-stage leaves it; this stage cannot be resumed; accepted: an intact "
+                "state, or a new run without --resume"
+            ) from None
 
 
 def check_writable(spec: Spec, uri: str) -> None:
