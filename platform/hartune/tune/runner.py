@@ -265,7 +265,8 @@ class SpecRunner:
         try:
             b = st.execute(driver, base)
         except BaseException:
-            self.client.set_terminated(stage_run, "FAILED")  # not FINISHED: --resume runs it again
+            with contextlib.suppress(Exception):  # the first error is the one to show (a store may be down)
+                self.client.set_terminated(stage_run, "FAILED")  # not FINISHED: --resume runs it again
             raise
         counts = dict(driver.counts)
         runs.record_result(self.client, stage_run, st.primary_metric, counts, b, driver.logged)
