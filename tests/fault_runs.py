@@ -1,4 +1,5 @@
-"""Helpers of the fault-injection tests (import by name: ``from fault_runs import ...``): ``hartune run``
+"""Helpers of the fault-injection tests (import by name: ``from fault_runs import ...``): the spec of a
+small CNN grid that trains long enough to be hit mid-trial, ``hartune run``
 in a process of its own (its own local Ray in a temp dir of its own), its trial runs in MLflow, and a
 wait that fails with the run's output if the run ends first."""
 
@@ -16,6 +17,31 @@ from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
+
+
+def cnn_fault_spec(name: str, uri: str, storage: str, retries: int, epochs: int,
+                   variants: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A grid of small CNNs on the watch data (stride 100: short epochs), one at a time, every epoch
+    written to MLflow at once (a test can see a trial mid-training), no models logged."""
+    from spec_runs import watch_entry
+
+    return {
+        "name": name,
+        "seeds": [0],
+        "max_concurrent": 1,
+        "retries": retries,
+        "tracking": {"uri": uri, "metrics_every_s": 0, "log_models": "none"},
+        "storage": storage,
+        "datasets": {"watch": watch_entry(epochs=epochs, stride=100)},
+        "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 16}},
+        "stages": [{"name": "grid", "kind": "grid", "variants": variants or {"A": {"model": "cnn"}}}],
+    }
+
+
+def first_trial_epochs(c: MlflowClient, experiment: str) -> int:
+    """How many epochs the first trial run of ``experiment`` has in MLflow (0 before it exists)."""
+    found = all_trials(c, experiment)
+    return len(c.get_metric_history(found[0].info.run_id, "val_loss")) if found else 0
 
 
 def hartune_run(path: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:

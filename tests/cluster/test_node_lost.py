@@ -21,8 +21,7 @@ import yaml
 from cluster_helpers import alive_nodes, kill_worker_node, ray_cluster
 from mlflow.tracking import MlflowClient
 
-from fault_runs import all_trials, hartune_run, wait_for
-from spec_runs import watch_entry
+from fault_runs import all_trials, cnn_fault_spec, first_trial_epochs, hartune_run, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -69,27 +68,14 @@ def lost(tmp_path_factory):
         try:
             assert hold.stdout.readline().strip() == "held"  # the head's one CPU is taken
             uri = f"sqlite:///{d}/mlflow.db"
-            spec = {
-                "name": "nodelost",
-                "seeds": [0],
-                "max_concurrent": 1,
-                "retries": 1,
-                "tracking": {"uri": uri, "metrics_every_s": 0, "log_models": "none"},
-                "storage": str(d / "ray"),  # every node of this cluster sees this disk
-                "datasets": {"watch": watch_entry(epochs=EPOCHS, stride=100)},
-                "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 16}},
-                "stages": [{"name": "grid", "kind": "grid", "variants": {"A": {"model": "cnn"}}}],
-            }
+            spec = cnn_fault_spec("nodelost", uri, str(d / "ray"), retries=1, epochs=EPOCHS)  # one disk, both nodes
             path = d / "nodelost.yaml"
             path.write_text(yaml.safe_dump(spec, sort_keys=False))
             c = MlflowClient(uri)
             proc = hartune_run(path, "--address", gcs, env=env)
 
-            def mid_trial() -> bool:
-                t = all_trials(c, "nodelost")
-                return bool(t) and len(c.get_metric_history(t[0].info.run_id, "val_loss")) >= KILL_AFTER
-
-            wait_for("the trial mid-training on the worker node", mid_trial, proc)
+            wait_for("the trial mid-training on the worker node",
+                     lambda: first_trial_epochs(c, "nodelost") >= KILL_AFTER, proc)
             killed = kill_worker_node(gcs)
             wait_for("the GCS to declare the worker node dead", lambda: len(alive_nodes(address)) == 1, proc, 120)
             os.killpg(hold.pid, signal.SIGKILL)  # only now is the head's CPU free for the retry

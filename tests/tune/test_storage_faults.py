@@ -126,33 +126,18 @@ def test_a_disk_full_mid_trial_fails_the_trials_with_the_reason_in_one_line_and_
     Either way no trial run is added."""
     from mlflow.tracking import MlflowClient
 
-    from fault_runs import hartune_run, trial_runs, wait_for
+    from fault_runs import cnn_fault_spec, first_trial_epochs, hartune_run, trial_runs, wait_for
 
     epochs = 30
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    spec = {
-        "name": "full",
-        "seeds": [0],
-        "max_concurrent": 1,
-        "retries": 0,
-        "tracking": {"uri": uri, "metrics_every_s": 0, "log_models": "none"},
-        "storage": str(small_disk / "ray"),
-        "datasets": {"watch": watch_entry(epochs=epochs, stride=100)},
-        "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 16}},
-        "stages": [{"name": "grid", "kind": "grid",
-                    "variants": {"A": {"model": "cnn"}, "B": {"model": "cnn", "train": {"lr": 0.01}}}}],
-    }
+    spec = cnn_fault_spec("full", uri, str(small_disk / "ray"), retries=0, epochs=epochs,
+                          variants={"A": {"model": "cnn"}, "B": {"model": "cnn", "train": {"lr": 0.01}}})
     path = tmp_path / "full.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     c = MlflowClient(uri)
     proc = hartune_run(path)
 
-    def mid_trial() -> bool:
-        exp = c.get_experiment_by_name("full")
-        t = [] if exp is None else c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
-        return bool(t) and len(c.get_metric_history(t[0].info.run_id, "val_loss")) >= 4
-
-    wait_for("the first trial mid-training", mid_trial, proc)
+    wait_for("the first trial mid-training", lambda: first_trial_epochs(c, "full") >= 4, proc)
     subprocess.run(["dd", "if=/dev/zero", f"of={small_disk}/filler", "bs=64k"], capture_output=True, check=False)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, out[-2000:] + err[-3000:]

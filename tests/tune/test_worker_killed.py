@@ -16,9 +16,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from fault_runs import hartune_run
+from fault_runs import cnn_fault_spec, hartune_run
 from processes import process_table
-from spec_runs import watch_entry
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -52,17 +51,7 @@ def run_and_kill(d: Path, retries: int) -> tuple[int, str, MlflowClient, int]:
     """``hartune run`` of one trial; SIGKILL of its worker after ``KILL_AFTER`` epochs; returns the
     exit code, output, a client and the pid killed."""
     uri = f"sqlite:///{d}/mlflow.db"
-    spec = {
-        "name": "killed",
-        "seeds": [0],
-        "max_concurrent": 1,
-        "retries": retries,
-        "tracking": {"uri": uri, "metrics_every_s": 0, "log_models": "none"},
-        "storage": str(d / "ray"),
-        "datasets": {"watch": watch_entry(epochs=EPOCHS, stride=100)},
-        "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 16}},
-        "stages": [{"name": "grid", "kind": "grid", "variants": {"A": {"model": "cnn"}}}],
-    }
+    spec = cnn_fault_spec("killed", uri, str(d / "ray"), retries=retries, epochs=EPOCHS)
     path = d / "killed.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     proc = hartune_run(path)

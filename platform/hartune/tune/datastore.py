@@ -110,9 +110,13 @@ def store_name(parent_run: str) -> str:
 def start(parent_run: str, keep: int | None = None) -> Any:
     """The run's store actor (found again if this driver already started it)."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     actor = ray.remote(num_cpus=0, max_concurrency=4)(DataStore)
-    return actor.options(name=store_name(parent_run), get_if_exists=True).remote(keep)
+    # On the driver's node, whose loss ends the run anyway: a lost worker node must not take the store
+    # (and the objects it owns) with it, or the trial retried elsewhere fails on it (issue 21, point 4).
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return actor.options(name=store_name(parent_run), get_if_exists=True, scheduling_strategy=here).remote(keep)
 
 
 def stop(handle: Any) -> None:
@@ -124,13 +128,17 @@ def stop(handle: Any) -> None:
 
 def shared_data(store: str | None, cfg: DataConfig) -> Shared:
     """The prepared data of ``cfg``: from the run's store ``store`` (zero-copy), or prepared here when
-    there is none."""
+    there is none, or when the store or the node holding its objects is gone."""
     if store is None:
         from hartune.data import prepare
 
         data = prepare(cfg)
         return Shared(data, None, data.checksum())
     import ray
+    from ray.exceptions import ObjectLostError, RayActorError
 
-    refs, checksum = ray.get(ray.get_actor(store).get.remote(cfg))
-    return Shared(ray.get(refs[0]), refs[0].hex(), checksum)
+    try:
+        refs, checksum = ray.get(ray.get_actor(store).get.remote(cfg))
+        return Shared(ray.get(refs[0]), refs[0].hex(), checksum)
+    except (RayActorError, ObjectLostError):  # the store or its node went away: the trial prepares its own
+        return shared_data(None, cfg)

@@ -351,8 +351,9 @@ class StageRun:
         name = f"{spec.name}.{stage.name}.{parent[:8]}"
         trial_tags = {k: self.tags[k] for k in (runs.SPEC_HASH_TAG, runs.GIT_COMMIT_TAG)} | step_tags
         group_tags = {**trial_tags, runs.STAGE_TAG: self.st.name}
-        seal(optuna_storage(spec))  # its password is in the cluster's key-value store for a restored searcher
-        plan = stage.tune_plan(spec, OptunaStore(optuna_storage(spec), spec.tracking.retry_s), name,
+        study_url = optuna_storage(spec)
+        seal(study_url)  # its password in the cluster's key-value store, for a searcher Tune restores
+        plan = stage.tune_plan(spec, OptunaStore(study_url, spec.tracking.retry_s), name,
                                runs.GroupOpener(seal(self.runner.uri), self.exp, parent, tuple(group_tags.items()),
                                                spec.tracking.retry_s))
         threads = max(1, int(spec.resources.cpu))
@@ -407,8 +408,9 @@ class StageRun:
     def _fit(self, tuner: tune.Tuner, path: str) -> tune.ResultGrid:
         """``tuner.fit()``. When Ray's storage stops taking writes mid-stage (a full disk: issue 21, point
         6), each trial that could not write fails with the reason, and Tune then fails reading back the
-        error files it could not write; that ends the run with one line naming the storage (exit 1),
-        the stage's run FAILED, and ``--resume`` continues once there is space."""
+        error files it could not write; that ends the run with one line naming the storage (exit 1)
+        and the stage's run FAILED. Once there is space, ``--resume`` continues the stage, or refuses
+        with one line if the full disk cut Tune's experiment state short (``check_experiment_state``)."""
         from hartune.integrity import StorageFailed, probe_writable
 
         try:
