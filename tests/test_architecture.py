@@ -118,3 +118,44 @@ def test_run_tree_tag_names_live_in_one_module(tag: str) -> None:
     literal = re.compile(rf"""["']{re.escape(tag)}(_[a-z_]+)?["']""")
     holders = sorted(name for name, p in MODULES.items() if literal.search(p.read_text()))
     assert holders == ["hartune.tracking.runs"]
+
+
+# Libraries that only some runs use, each about 1 s to import, are left out of start-up: the driver of
+# `hartune run` (validating the spec, up to its first trial) needs none of scikit-learn, scipy.stats or
+# matplotlib; a trial process before training (the modules `run_trial` loads) leaves out what only a
+# forest or the generator's quality report needs (every trial computes metrics and draws figures).
+DRIVER = ("hartune.cli", "hartune.spec", "hartune.tune.runner", "hartune.tune.stages")
+TRIAL = ("hartune.tune.trainable", "hartune.augment.source", "hartune.tracking.trial", "hartune.train",
+         "hartune.tune.datastore", "hartune.tune.progress")
+
+
+@pytest.mark.parametrize(("modules", "left_out"), [
+    (DRIVER, ("sklearn", "scipy.stats", "matplotlib.figure")),
+    (TRIAL, ("sklearn.ensemble", "sklearn.linear_model")),
+], ids=["driver", "trial"])
+def test_start_up_leaves_out_the_libraries_only_some_runs_use(modules: tuple[str, ...], left_out: tuple[str, ...]) -> None:
+    import subprocess
+    import sys
+
+    code = (f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; "
+            f"print(','.join(m for m in {left_out!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_a_forest_pickled_when_its_steps_lived_in_models_forest_still_loads() -> None:
+    """The pipeline's steps moved to ``hartune.models.forest_steps``; a checkpoint or registered model
+    pickled before names ``hartune.models.forest.WindowFeatures``, which still resolves."""
+    import pickle
+
+    import numpy as np
+
+    from hartune.models import create_estimator
+
+    pipe = create_estimator("random_forest", in_channels=2, num_classes=2, window=5, n_estimators=2)
+    x = np.random.default_rng(0).standard_normal((10, 5, 2))
+    pipe.fit(x, np.arange(10) % 2)
+    new = pickle.dumps(pipe, protocol=2)  # protocol 2 writes module paths as text
+    old = new.replace(b"hartune.models.forest_steps", b"hartune.models.forest")
+    assert old != new
+    assert (pickle.loads(old).predict(x) == pipe.predict(x)).all()

@@ -4,6 +4,10 @@ missing store they say so in one line, exit 2 and create nothing."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from hartune.cli import build_parser, main
@@ -55,3 +59,45 @@ def test_report_in_an_empty_folder_as_a_real_command(tmp_path) -> None:
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip().count("\n") == 0 and "no MLflow store at" in out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _entry(code: str, tmp_path) -> subprocess.CompletedProcess[str]:
+    """A process that runs ``code`` and then the ``hartune`` console script's ``entry()``."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code + "\nfrom hartune.cli import entry\nentry()"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(("argv", "code"), [(["validate", "missing.yaml"], 2), (["--help"], 0), (["bogus"], 2)])
+def test_the_command_keeps_its_exit_code_output_and_exit_handlers(argv, code, tmp_path) -> None:
+    """``entry`` ends the process with ``os._exit`` (issue 20): the exit code, the flushed output and the
+    handlers registered to run at exit survive it."""
+    out = _entry(f"import atexit, sys\natexit.register(print, 'exit handler ran')\nsys.argv = ['hartune', *{argv!r}]",
+                 tmp_path)
+    assert out.returncode == code
+    assert out.stdout.rstrip().endswith("exit handler ran")
+    if code == 2:
+        assert out.stderr.strip().splitlines()[-1].startswith("hartune: error:")
+
+
+def test_the_command_shuts_down_the_local_ray_it_started(tmp_path) -> None:
+    """Ray's own exit handler still stops the local cluster's processes (GCS, raylet, workers)."""
+    import os
+    import time
+
+    out = _entry("import os, ray, sys\nray.init(num_cpus=1, include_dashboard=False)\n"
+                 "kids = [p for p in os.listdir('/proc') if p.isdigit() and "
+                 "open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == str(os.getpid())]\n"
+                 "print(' '.join(kids), flush=True)\nsys.argv = ['hartune', '--help']", tmp_path)
+    assert out.returncode == 0
+    kids = [int(p) for p in out.stdout.splitlines()[0].split()]
+    assert kids  # Ray's GCS and raylet, at least
+    deadline = time.monotonic() + 30
+    alive = kids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in kids if os.path.exists(f"/proc/{p}")
+                 and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        time.sleep(0.5)
+    assert alive == []

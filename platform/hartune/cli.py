@@ -8,6 +8,7 @@ from MLflow, and register the best model.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -613,5 +614,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The ``hartune`` command: ``main()``, then the process ends without the interpreter's own teardown.
+
+    Everything registered to run at exit still runs first (Ray's shutdown of the local cluster this run
+    started, logging's flush, MLflow's), and standard output and error are flushed; only CPython's
+    finalisation of the loaded extension modules (torch, Ray's core worker, gRPC) is skipped, which
+    took 1.4-1.9 s of every run on the 2-core machine (benchmarks/README.md §1b). Called in-process
+    (tests, ``hartune.cli.main``), nothing of this applies."""
+    import atexit
+    import os
+
+    code = 1
+    try:
+        code = main()
+    except SystemExit as e:  # argparse: --help, a usage error
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

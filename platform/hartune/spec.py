@@ -48,6 +48,12 @@ class TrackingConfig(Strict):
     # A trial writes its per-epoch metrics at most this often (and always before a checkpoint and at
     # its end); 0 writes every epoch as it ends. Fewer writes, less waiting on the store.
     metrics_every_s: float = Field(2.0, ge=0)
+    # What a trial reports to Ray Tune (each report is a round trip through the driver's Tune loop):
+    # ``needed`` reports the epochs the stage's scheduler reads (ASHA's rungs, every epoch for the median
+    # rule, none without a scheduler), each checkpoint's epoch, one epoch at most every
+    # ``metrics_every_s`` for the live view, and the final result; ``every_epoch`` reports each epoch
+    # (Optuna then holds every epoch as an intermediate value; MLflow holds every epoch either way).
+    tune_reports: Literal["needed", "every_epoch"] = "needed"
     # How long a store outage is waited out (the MLflow server or the database under it, the Optuna
     # storage): calls are retried with backoff (0.5 s doubling to 8 s) for this many seconds from the
     # first failure; a trial keeps training meanwhile, with its metrics buffered. Past it the trial (or

@@ -7,7 +7,7 @@ import pytest
 
 from hartune.data import DataConfig
 from hartune.models import MODELS
-from hartune.models.forest import FEATURES, WindowFeatures
+from hartune.models.forest_steps import FEATURES, WindowFeatures
 from hartune.train import RunConfig, train
 
 

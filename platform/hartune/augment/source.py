@@ -17,7 +17,6 @@ import numpy as np
 
 from hartune.augment.cache import Cached, GeneratorCache, cache_key
 from hartune.augment.generator import DiffusionGenerator, GeneratorConfig, balanced_counts
-from hartune.augment.quality import quality_report, real_vs_synthetic_figure
 from hartune.data import PreparedData
 
 QUALITY_FILE, QUALITY_FIGURE = "quality.json", "real_vs_synthetic.png"
@@ -41,6 +40,8 @@ def fit_generator(data: PreparedData, cfg: GeneratorConfig) -> DiffusionGenerato
 def write_quality(gen: DiffusionGenerator, data: PreparedData, folder: Path) -> dict[str, object]:
     """The quality report (TSTR on the real test split, statistic distances) and the real-vs-synthetic
     figure, written into the generator's folder."""
+    from hartune.augment.quality import quality_report, real_vs_synthetic_figure  # scipy, sklearn: ~1 s
+
     counts = {k: QUALITY_PER_CLASS for k in gen.fitted_classes}
     synthetic = gen.sample(counts, seed=0)
     report = quality_report(synthetic, (data.train.x, data.train.y), (data.test.x, data.test.y), data.class_names)

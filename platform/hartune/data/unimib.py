@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
-import scipy.io
 
 from hartune.data.base import DataError, Recordings
 from hartune.data.datasets import register_dataset
@@ -25,6 +24,8 @@ WINDOW = 151
 
 
 def _read_mat(path: Path, key: str) -> np.ndarray:
+    import scipy.io  # only when a UniMiB file is read: not on every import of the dataset registry
+
     try:
         mat = scipy.io.loadmat(path)
     except Exception as e:  # noqa: BLE001 -- scipy raises OSError, IndexError, ValueError... on corrupt input

@@ -31,15 +31,9 @@ Keys of :func:`feature_distances`: ``intra_class_distance``, ``inter_class_dista
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    multilabel_confusion_matrix,
-    pairwise_distances,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
+
+# scikit-learn's metrics are imported where they are called: a spec's validation (the CLI) imports this
+# module through the recipe and needs none of them (importing sklearn.metrics costs about 1 s).
 
 # Where Table 6's distances are measured: the paper says only "on the test set for each model" (Appendix
 # B); its t-SNE (§4.2.2) embeds "feature vectors from the test samples", read as the penultimate layer
@@ -58,6 +52,8 @@ def classification_metrics(
     ``y_true``: (N,) int labels in ``[0, num_classes)``; ``y_prob``: (N, num_classes) probabilities.
     Predictions are ``argmax(y_prob, axis=1)``. Key meanings are in the module docstring.
     """
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
     y_true, y_prob = _check_probabilities(y_true, y_prob, num_classes)
     y_pred = y_prob.argmax(axis=1)
     labels = np.union1d(y_true, y_pred).tolist()
@@ -92,6 +88,8 @@ def geometric_mean(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> 
 
     Returns nan when ``y_true`` holds a single class (no negatives, specificity undefined).
     """
+    from sklearn.metrics import multilabel_confusion_matrix
+
     cms = multilabel_confusion_matrix(y_true, y_pred, labels=list(range(num_classes)))  # (K, 2, 2)
     tn, fp, fn, tp = (cms[:, i, j].astype(float) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
     present = (tp + fn) > 0
@@ -115,6 +113,8 @@ def roc_auc_ovr_macro(y_true: np.ndarray, y_prob: np.ndarray) -> float:
     ``roc_auc_score(multi_class='ovr', average='macro')``. Returns nan with fewer than 2 such classes
     (i.e. ``y_true`` holds a single class).
     """
+    from sklearn.metrics import roc_auc_score
+
     counts = np.bincount(y_true, minlength=y_prob.shape[1])
     valid = np.flatnonzero((counts > 0) & (counts < len(y_true)))
     if len(valid) < 2:
@@ -143,6 +143,8 @@ def expected_calibration_error(y_true: np.ndarray, y_prob: np.ndarray, n_bins: i
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """(K, K) int counts; row = true class, column = predicted class; absent classes give zero rows."""
+    from sklearn.metrics import confusion_matrix
+
     return confusion_matrix(y_true, y_pred, labels=list(range(num_classes)))
 
 
@@ -154,6 +156,8 @@ def per_class_report(
     Label ``k`` is named ``class_names[k]``; ``support`` is the number of true samples (int);
     undefined ratios (no true or no predicted samples) are 0.
     """
+    from sklearn.metrics import precision_recall_fscore_support
+
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=list(range(len(class_names))), average=None, zero_division=0
     )
@@ -177,6 +181,8 @@ def feature_distances(features: np.ndarray, y: np.ndarray) -> dict[str, float]:
     Distances are in feature units. Inter and ratio are nan with fewer than 2 classes; the ratio is
     inf when every class collapses onto its centroid.
     """
+    from sklearn.metrics import pairwise_distances
+
     features = np.asarray(features, dtype=float)
     y = np.asarray(y)
     if features.ndim != 2 or len(features) != len(y):

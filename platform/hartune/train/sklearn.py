@@ -15,15 +15,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
 from hartune.data import PreparedData, prepare
 from hartune.models import create_estimator
-from hartune.models.forest import ZScore, node_count
+from hartune.models.forest import node_count
 from hartune.train.metrics import classification_metrics
 from hartune.train.types import TRAINERS, Callback, TrainResult
 
 if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
     from hartune.augment.source import GeneratorSource
     from hartune.train.config import RunConfig
 
@@ -54,6 +55,10 @@ def train_sklearn(
     generators: GeneratorSource | None = None, resume: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Fit once and evaluate; ``generators`` and ``resume`` are unused (no augmentation, no epochs)."""
+    from sklearn.pipeline import Pipeline
+
+    from hartune.models.forest_steps import ZScore
+
     t0 = time.perf_counter()
     data = data if data is not None else prepare(cfg.data)
     estimator = create_estimator(cfg.model.name, in_channels=data.num_channels, num_classes=data.num_classes,

@@ -62,6 +62,9 @@ class TunePlan:
     num_samples: int = 1
     search_alg: Any = None
     scheduler: Any = None
+    # The epochs whose results the scheduler reads (``SchedulerConfig.judged_epochs``); None: every
+    # epoch. A trial reports these to Tune, besides its checkpoints, the live view's and its final one.
+    judged_epochs: frozenset[int] | None = frozenset()
 
 
 class SpecView(Protocol):

@@ -327,6 +327,7 @@ class StageRun:
         self, stage: StageConfig, start: Mapping[str, Any], step: str | None = None
     ) -> tuple[Best | None, list[TrialOutcome]]:
         from ray import tune
+        from ray.tune.logger import JsonLoggerCallback
 
         from hartune.tracking.callback import TrialStatusCallback
 
@@ -364,7 +365,8 @@ class StageRun:
         ctx = StageContext(pickled_spec, self.st.name, overlays, seal(self.runner.uri), self.exp, parent,
                            redact(self.runner.spec_path.read_text()), spec.tracking.log_models,
                            spec.tracking.metrics_every_s, trial_tags, threads, str(generator_root(spec)),
-                           spec.tracking.retry_s, self.runner.data_store)
+                           spec.tracking.retry_s, self.runner.data_store,
+                           None if spec.tracking.tune_reports == "every_epoch" else plan.judged_epochs)
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
                                         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         storage = storage_path(spec)
@@ -396,7 +398,7 @@ class StageRun:
                 failure_config=tune.FailureConfig(max_failures=spec.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
                 callbacks=[TrialStatusCallback(seal(self.runner.uri), self.exp, parent, spec.tracking.retry_s,
-                                               self.runner.verbose), ProgressCallback()],
+                                               self.runner.verbose), ProgressCallback(), JsonLoggerCallback()],
                 verbose=1 if self.runner.verbose else 0,  # else our own view (hartune.tune.progress)
                 log_to_file=True,  # each trial's stdout/stderr in its folder of the storage ...
                 sync_config=tune.SyncConfig(sync_artifacts=True),  # ... copied there from its working folder
@@ -565,15 +567,16 @@ class StageRun:
 def tune_output(verbose: bool) -> Iterator[None]:
     """Ray Tune's own console output: its reporter when ``verbose``, else none. Its new output engine
     prints the experiment's folder and a TensorBoard hint even at ``verbose=0``; its legacy engine at
-    ``verbose=0`` prints nothing, so that one runs unless Tune's output is wanted."""
-    if verbose:
-        yield
-        return
-    # TUNE_PRINT_ALL_TRIAL_ERRORS=0: a failed trial's traceback is not logged here (it is in the trial's
-    # folder and its MLflow run's error.txt); TrialStatusCallback prints its one line instead
-    quiet = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}
-    before = {k: os.environ.get(k) for k in quiet}
-    os.environ.update(quiet)
+    ``verbose=0`` prints nothing, so that one runs unless Tune's output is wanted. Either way Tune adds
+    none of its default loggers: the runner passes the JSON one (each trial's ``result.json``); the CSV
+    and TensorBoard copies of every result would repeat what MLflow holds, at a write per result."""
+    env = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+    if not verbose:
+        # TUNE_PRINT_ALL_TRIAL_ERRORS=0: a failed trial's traceback is not logged here (it is in the
+        # trial's folder and its MLflow run's error.txt); TrialStatusCallback prints its one line instead
+        env.update({"RAY_AIR_NEW_OUTPUT": "0", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"})
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         yield
     finally:

@@ -1,13 +1,16 @@
 """Tune trial schedulers by name: ``{name: asha, grace_period: 1, reduction_factor: 2}`` in a spec.
 
-Time is counted in epochs: our trainable reports ``epoch`` after each epoch, then once more with the
-same epoch number, its test metrics and ``hartune_final=True``. A trial that reached its last epoch is
+Time is counted in epochs: our trainable reports ``epoch`` after the epochs a scheduler reads
+(``judged_epochs``: ASHA's rungs, every epoch for the median rule, none for FIFO; ``tracking.tune_reports:
+every_epoch`` reports all), then once more with the same epoch number, its test metrics and
+``hartune_final=True``. A trial that reached its last epoch is
 never stopped, so that final report always arrives; Optuna then learns which trials were cut short
 (see ``hartune.tune.search``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -58,6 +61,11 @@ class SchedulerConfig(BaseModel):
         of ``tune.TuneConfig`` (Tune refuses both)."""
         raise NotImplementedError
 
+    def judged_epochs(self, max_t: int) -> frozenset[int] | None:
+        """The epochs whose results the scheduler reads, for runs of ``max_t`` epochs; None: every epoch.
+        A trial reports only these to Tune (and its checkpoints, the live view's and its final one)."""
+        return None
+
 
 SCHEDULERS: Registry[type[SchedulerConfig]] = Registry("scheduler")
 
@@ -71,6 +79,9 @@ class FifoConfig(SchedulerConfig):
 
     def build(self, metric: str, mode: str, max_t: int) -> TrialScheduler:
         return FIFOScheduler()
+
+    def judged_epochs(self, max_t: int) -> frozenset[int] | None:
+        return frozenset()
 
 
 @SCHEDULERS.register("asha")
@@ -107,6 +118,16 @@ class AshaConfig(SchedulerConfig):
             stop_last_trials=False,  # a trial at max_t still owes its final report
             last_epoch=max_t,
         )
+
+    def judged_epochs(self, max_t: int) -> frozenset[int] | None:
+        """Each bracket's rungs, as Ray's ``_Bracket`` lays them out: ``grace_period * rf**(k + s)`` for
+        bracket ``s``; a rung records the first result at or past it, so its epoch is the ceiling."""
+        horizon, rf = self.max_t or max_t, self.reduction_factor
+        out = set()
+        for s in range(self.brackets):
+            rungs = int(math.log(horizon / self.grace_period) / math.log(rf) - s + 1)
+            out.update(math.ceil(self.grace_period * rf ** (k + s)) for k in range(rungs))
+        return frozenset(e for e in out if e <= max_t)
 
 
 @SCHEDULERS.register("median")

@@ -1,4 +1,5 @@
-"""The Ray Tune trainable: resolve the trial's run config, call the one recipe, report every epoch."""
+"""The Ray Tune trainable: resolve the trial's run config, call the one recipe, report the epochs that
+something reads (``TuneReporter``)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class StageContext:
     generator_root: str = ".hartune/generators"  # absolute on the driver: trials run in their own folders
     retry_s: float = 120.0  # the spec's tracking.retry_s: how long a tracking outage is waited out
     data_store: str | None = None  # the run's data store actor (hartune.tune.datastore); None: prepare here
+    judged_epochs: frozenset[int] | None = None  # epochs the scheduler reads (TuneReporter); None: every epoch
 
     @property
     def uri(self) -> str:
@@ -121,15 +123,22 @@ CHECKPOINT_EVERY_S = 30.0  # at most one per-epoch checkpoint per this many seco
 
 
 class TuneReporter:
-    """Recipe callback: one ``tune.report`` per epoch, with ``epoch`` as the schedulers' time axis and
-    the recipe's snapshot as the checkpoint, so a restored trial continues after its last epoch. Short
-    epochs are checkpointed at most every ``CHECKPOINT_EVERY_S`` seconds (the first epoch always): a
-    resume then repeats at most that much training, and quick trials do not pay a write per epoch."""
+    """Recipe callback: ``tune.report`` with ``epoch`` as the schedulers' time axis and the recipe's
+    snapshot as the checkpoint, so a restored trial continues after its last epoch.
 
-    def __init__(self, every_s: float = CHECKPOINT_EVERY_S, before_checkpoint: Callable[[], bool | None] | None = None) -> None:
+    A report is a round trip through the driver's Tune loop, so an epoch is reported only when something
+    reads it: an epoch in ``judged`` (the scheduler's: ASHA's rungs; None: every epoch), a checkpoint,
+    or the live view, which gets the first epoch and then one at most every ``view_every_s``. Short
+    epochs are checkpointed at most every ``every_s`` seconds (the first epoch always): a resume then
+    repeats at most that much training, and quick trials do not pay a write per epoch."""
+
+    def __init__(self, judged: frozenset[int] | None = None, view_every_s: float = 0.0,
+                 every_s: float = CHECKPOINT_EVERY_S, before_checkpoint: Callable[[], bool | None] | None = None) -> None:
         import time
 
+        self.judged, self.view_every_s = judged, view_every_s
         self.every_s, self.last = every_s, time.monotonic() - every_s
+        self.last_report = float("-inf")
         self.before_checkpoint = before_checkpoint  # e.g. write the tracker's buffered metrics (False: not yet)
 
     def on_epoch_end(
@@ -140,7 +149,13 @@ class TuneReporter:
 
         from ray import tune
 
-        if snapshot is None or time.monotonic() - self.last < self.every_s:
+        now = time.monotonic()
+        checkpoint_due = snapshot is not None and now - self.last >= self.every_s
+        judged = self.judged is None or epoch in self.judged
+        if not (checkpoint_due or judged or now - self.last_report >= self.view_every_s):
+            return  # nothing reads this epoch (MLflow gets it from the tracker)
+        self.last_report = now
+        if not checkpoint_due:
             tune.report({**metrics, "epoch": epoch})
             return
         if self.before_checkpoint is not None and self.before_checkpoint() is False:
@@ -220,7 +235,7 @@ def run_trial(config: dict[str, Any], ctx: StageContext) -> None:
                                 every_s=ctx.metrics_every_s, retry_s=ctx.retry_s)
     log_dataset_input(tracker.client, tracker.run_id, str(config["dataset"]), data, run_cfg.data.dataset)
     try:
-        result = train(run_cfg, data=data, callbacks=[tracker, TuneReporter(before_checkpoint=tracker.flush_now)], generators=CachedGenerators(ctx.generator_root),
+        result = train(run_cfg, data=data, callbacks=[tracker, TuneReporter(ctx.judged_epochs, ctx.metrics_every_s, before_checkpoint=tracker.flush_now)], generators=CachedGenerators(ctx.generator_root),
                        resume=resume_state())
         runs.set_tags(tracker.client, tracker.run_id, {runs.DATA_CHECKSUM_TAG: shared.verify()})
         with tempfile.TemporaryDirectory() as d:

@@ -136,6 +136,7 @@ class SearchStage(SamplingStage):
             num_samples=self.trial_count(spec),
             search_alg=searcher,
             scheduler=scheduler,
+            judged_epochs=self.scheduler.judged_epochs(max_t) if self.scheduler else frozenset(),
         )
 
     def best(self, outcomes: list[TrialOutcome], overlays: Mapping[str, dict[str, Any]]) -> Best | None:
