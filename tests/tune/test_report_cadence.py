@@ -114,7 +114,7 @@ def cadence_spec(name: str) -> dict:
 
 @pytest.mark.parametrize(("tune_reports", "reported"), [
     ("needed", [1, 2, 4, 8]),  # the first epoch (the view, the first checkpoint) and ASHA's rungs
-    ("every_epoch", list(range(1, EPOCHS + 1))),
+    pytest.param("every_epoch", list(range(1, EPOCHS + 1)), marks=pytest.mark.slow),  # the old behaviour
 ])
 def test_a_run_reports_to_tune_what_is_read_and_every_epoch_to_mlflow(tmp_path: Path, tune_reports: str,
                                                                      reported: list[int], monkeypatch, ray_local) -> None:
