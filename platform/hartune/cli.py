@@ -619,8 +619,9 @@ def entry() -> None:
 
     Everything registered to run at exit still runs first (Ray's shutdown of the local cluster this run
     started, logging's flush, MLflow's), and standard output and error are flushed; only CPython's
-    finalisation of the loaded extension modules (torch, Ray's core worker, gRPC) is skipped, which
-    took 1.4-1.9 s of every run on the 2-core machine (benchmarks/README.md §1b). Called in-process
+    finalisation of the loaded extension modules (torch, Ray's core worker, gRPC) is skipped: 1.84 s
+    of a script that starts Ray and imports torch and MLflow, on the 2-core machine (3.46 s to exit
+    normally, 1.62 s this way; benchmarks/README.md §1b). Called in-process
     (tests, ``hartune.cli.main``), nothing of this applies."""
     import atexit
     import os
