@@ -5,6 +5,7 @@ wait that fails with the run's output if the run ends first."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,9 +21,10 @@ from mlflow.tracking import MlflowClient
 
 
 def cnn_fault_spec(name: str, uri: str, storage: str, retries: int, epochs: int,
-                   variants: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A grid of small CNNs on the watch data (stride 100: short epochs), one at a time, every epoch
-    written to MLflow at once (a test can see a trial mid-training), no models logged."""
+                   variants: dict[str, Any] | None = None, stride: int = 100) -> dict[str, Any]:
+    """A grid of small CNNs on the watch data (stride 100: epochs of about 0.1 s on the idle machine),
+    one at a time, every epoch written to MLflow at once (a test can see a trial mid-training), no
+    models logged. A smaller ``stride`` gives proportionally longer epochs."""
     from spec_runs import watch_entry
 
     return {
@@ -32,7 +34,7 @@ def cnn_fault_spec(name: str, uri: str, storage: str, retries: int, epochs: int,
         "retries": retries,
         "tracking": {"uri": uri, "metrics_every_s": 0, "log_models": "none"},
         "storage": storage,
-        "datasets": {"watch": watch_entry(epochs=epochs, stride=100)},
+        "datasets": {"watch": watch_entry(epochs=epochs, stride=stride)},
         "models": {"cnn": {"name": "cnn", "channels": [16, 16], "hidden": 16}},
         "stages": [{"name": "grid", "kind": "grid", "variants": variants or {"A": {"model": "cnn"}}}],
     }
@@ -69,6 +71,33 @@ def trial_runs(c: MlflowClient, experiment: str) -> dict[str, Any]:
     exp = c.get_experiment_by_name(experiment)
     found = [] if exp is None else c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
     return {r.data.tags.get("hartune.variant", r.info.run_id): r for r in found}
+
+
+SNAPSHOT_ENV = {"TUNE_GLOBAL_CHECKPOINT_S": "1"}  # Tune's experiment snapshot every second (see tune_epochs)
+
+
+def tune_epochs(storage: Path) -> list[int]:
+    """The ``epoch`` of every result in Tune's record of the one trial under ``storage`` (its
+    ``result.json``), in order; [] before the first.
+
+    That file is the driver's record as of its last experiment snapshot (Ray copies the driver's
+    folder to the storage path with each snapshot: every 10 s or more by default), and a retried trial
+    continues from that copy: results after the last snapshot before a kill are not in Tune's record
+    (MLflow has every epoch). A fault test that reads this record times its kill by this, with
+    ``SNAPSHOT_ENV`` (a snapshot a second); timed by MLflow alone, its kill saw Tune's record end at
+    epoch 2 while MLflow had 4 (CI, under load)."""
+    files = list(storage.glob("*/*/result.json"))
+    assert len(files) <= 1, files
+    lines = files[0].read_text().splitlines() if files else []
+    epochs = []
+    for i, line in enumerate(lines):
+        try:
+            epochs.append(int(json.loads(line)["epoch"]))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise
+            # the last line, caught while the driver writes it
+    return epochs
 
 
 def all_trials(c: MlflowClient, experiment: str) -> list[Any]:

@@ -51,7 +51,6 @@ def test_read_only_commands_on_a_missing_store_create_nothing(argv, tmp_path, mo
 def test_report_in_an_empty_folder_as_a_real_command(tmp_path) -> None:
     import os
     import subprocess
-    import sys
 
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     out = subprocess.run(check=False, args=[sys.executable, "-m", "hartune.cli", "report", "X"], capture_output=True, text=True,
@@ -64,10 +63,9 @@ def test_report_in_an_empty_folder_as_a_real_command(tmp_path) -> None:
 def _entry(code: str, tmp_path) -> subprocess.CompletedProcess[str]:
     """A process that runs ``code`` and then the ``hartune`` console script's ``entry()``."""
     import subprocess
-    import sys
 
     return subprocess.run([sys.executable, "-c", code + "\nfrom hartune.cli import entry\nentry()"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(("argv", "code"), [(["validate", "missing.yaml"], 2), (["--help"], 0), (["bogus"], 2)])

@@ -55,6 +55,21 @@ def alive_nodes(address: str) -> list:
     return [n for n in nodes if n.state == "ALIVE"]
 
 
+def trial_actors(address: str, job_id: str | None = None) -> list:
+    """Tune's function-trainable actors in the cluster (of one job, if given), dead ones included.
+    Ray 2.60 names their class "ImplicitFunc" in some runs and "wrap_function.<locals>.ImplicitFunc"
+    (its qualified name) in others, so they are matched by the last part of the name, not by a filter."""
+    from ray.util.state.api import StateApiClient
+    from ray.util.state.common import ListApiOptions, StateResource
+
+    filters = [("job_id", "=", job_id)] if job_id else []
+    actors = StateApiClient(address).list(
+        StateResource.ACTORS, options=ListApiOptions(detail=True, limit=10_000, filters=filters),
+        raise_on_missing_output=False,
+    )
+    return [a for a in actors if a.class_name.rsplit(".", 1)[-1] == "ImplicitFunc"]
+
+
 @contextmanager
 def ray_cluster(head_extra: list[str], workers: list[list[str]], head: list[str]) -> Iterator[tuple[str, str]]:
     """Yields (Jobs API address, GCS address) of a head started with ``head + head_extra`` and one node

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster_helpers import alive_nodes, ray_cluster
+from cluster_helpers import alive_nodes, ray_cluster, trial_actors
 
 from hartune.cli import main
 from live_servers import free_port, mlflow_server
@@ -119,8 +119,6 @@ def test_submit_runs_every_trial_on_the_cluster_into_mlflow(submitted, server) -
 
 def test_job_succeeded_with_its_trials_on_the_worker_node(submitted, cluster, monkeypatch, capsys) -> None:
     from ray.job_submission import JobSubmissionClient
-    from ray.util.state.api import StateApiClient
-    from ray.util.state.common import ListApiOptions, StateResource
 
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     _, job_id, _ = submitted
@@ -131,9 +129,7 @@ def test_job_succeeded_with_its_trials_on_the_worker_node(submitted, cluster, mo
     worker = next(n.node_id for n in nodes if n.resources_total.get("worker_node"))
     info = JobSubmissionClient(cluster).get_job_info(job_id)
     assert info.driver_node_id == head  # the job's driver (`hartune run`) runs on the head node
-    actors = StateApiClient(cluster).list(StateResource.ACTORS, raise_on_missing_output=False,
-                                          options=ListApiOptions(detail=True, filters=[("job_id", "=", info.job_id)]))
-    trials = [a for a in actors if a.class_name == "ImplicitFunc"]  # Tune's function-trainable actors
+    trials = trial_actors(cluster, info.job_id)  # Tune's function-trainable actors
     # actors are reused: the two trials (one at a time, 2 CPUs each) ran in one or two actors, all on the worker
     assert 1 <= len(trials) <= 2 and {a.node_id for a in trials} == {worker}
     assert main(["job", "logs", job_id, "--address", cluster]) == 0

@@ -18,10 +18,10 @@ import sys
 
 import pytest
 import yaml
-from cluster_helpers import alive_nodes, kill_worker_node, ray_cluster
+from cluster_helpers import alive_nodes, kill_worker_node, ray_cluster, trial_actors
 from mlflow.tracking import MlflowClient
 
-from fault_runs import all_trials, cnn_fault_spec, first_trial_epochs, hartune_run, wait_for
+from fault_runs import SNAPSHOT_ENV, all_trials, cnn_fault_spec, hartune_run, tune_epochs, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -72,10 +72,10 @@ def lost(tmp_path_factory):
             path = d / "nodelost.yaml"
             path.write_text(yaml.safe_dump(spec, sort_keys=False))
             c = MlflowClient(uri)
-            proc = hartune_run(path, "--address", gcs, env=env)
+            proc = hartune_run(path, "--address", gcs, env={**env, **SNAPSHOT_ENV})
 
-            wait_for("the trial mid-training on the worker node",
-                     lambda: first_trial_epochs(c, "nodelost") >= KILL_AFTER, proc)
+            wait_for("the trial mid-training on the worker node, in Tune's record (tune_epochs)",
+                     lambda: len(tune_epochs(d / "ray")) >= KILL_AFTER, proc)
             killed = kill_worker_node(gcs)
             wait_for("the GCS to declare the worker node dead", lambda: len(alive_nodes(address)) == 1, proc, 120)
             os.killpg(hold.pid, signal.SIGKILL)  # only now is the head's CPU free for the retry
@@ -99,8 +99,7 @@ def test_the_trial_is_retried_on_the_head_from_its_checkpoint_in_one_run(lost) -
         assert [m.step for m in c.get_metric_history(trial.info.run_id, key)] == list(range(1, EPOCHS + 1)), (
             key
         )
-    (result,) = (d / "ray").glob("*/*/result.json")
-    epochs = [int(json.loads(x)["epoch"]) for x in result.read_text().splitlines() if x.strip()]
+    epochs = tune_epochs(d / "ray")
     cut = next(i for i in range(1, len(epochs)) if epochs[i] <= epochs[i - 1])
     assert (
         epochs[cut - 1] >= KILL_AFTER and 1 < epochs[cut] <= epochs[cut - 1]
@@ -111,9 +110,5 @@ def test_the_trial_is_retried_on_the_head_from_its_checkpoint_in_one_run(lost) -
     head = next(n.node_id for n in nodes if n.is_head_node)
     worker = next(n.node_id for n in nodes if not n.is_head_node)
     assert next(n.state for n in nodes if n.node_id == worker) == "DEAD"
-    actors = StateApiClient(address).list(
-        StateResource.ACTORS,
-        options=ListApiOptions(detail=True, filters=[("class_name", "=", "ImplicitFunc")]),
-        raise_on_missing_output=False,
-    )
-    assert {a.node_id for a in actors} == {head, worker}  # first attempt on the worker, the retry on the head
+    trials = trial_actors(address)
+    assert {a.node_id for a in trials} == {head, worker}  # first attempt on the worker, the retry on the head

@@ -21,7 +21,7 @@ from hartune.tune.cv import CellSearcher, FoldScheduler, FoldSearcher
 from hartune.tune.samplers import SAMPLERS
 from hartune.tune.schedulers import AshaConfig
 from hartune.tune.search import FINAL, make_searcher
-from hartune.tune.space import SearchSpace, load_space
+from hartune.tune.space import load_space
 
 FOLDS = [0, 1, 2]
 EPOCHS = 3
@@ -137,7 +137,7 @@ def test_the_scheduler_decides_on_fold_means_and_stops_every_fold() -> None:
     good, bad = trials_of(0), trials_of(1)
     for t in good + bad:
         sched.on_trial_add(ctl, t)
-    r = lambda v: {"val_f1_macro": v, "epoch": 1}  # noqa: E731
+    r = lambda v: {"val_f1_macro": v, "epoch": 1}
     # the good point's folds: no decision until the last fold reports epoch 1, then it continues
     assert [sched.on_trial_result(ctl, t, r(v)) for t, v in zip(good, (0.6, 0.7, 0.8))] == ["CONTINUE"] * 3
     # the bad point: one fold far above the good point's mean, but its mean is below: all folds stop

@@ -6,7 +6,6 @@ the reason, and the stage and the run complete."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -16,13 +15,14 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from fault_runs import cnn_fault_spec, hartune_run
+from fault_runs import SNAPSHOT_ENV, cnn_fault_spec, hartune_run, tune_epochs
 from processes import process_table
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 EPOCHS = 30
-KILL_AFTER = 4  # epochs in MLflow when the worker is killed; the first epoch's checkpoint always exists
+STRIDE = 25  # 4x the fault spec's windows: epochs of about 0.4 s, so the kill lands well before epoch 30
+KILL_AFTER = 4  # epochs in MLflow and in Tune when the worker is killed; the first epoch's checkpoint always exists
 
 
 def descendants(pid: int) -> dict[int, str]:
@@ -40,34 +40,29 @@ def trial_worker(driver: int) -> int | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def epochs_reported(d: Path) -> list[int]:
-    """The ``epoch`` of every result Tune recorded for the (one) trial, in order (``result.json``)."""
-    files = list((d / "ray").glob("*/*/result.json"))
-    assert len(files) == 1, files
-    return [int(json.loads(x)["epoch"]) for x in files[0].read_text().splitlines() if x.strip()]
-
-
 def run_and_kill(d: Path, retries: int) -> tuple[int, str, MlflowClient, int]:
-    """``hartune run`` of one trial; SIGKILL of its worker after ``KILL_AFTER`` epochs; returns the
-    exit code, output, a client and the pid killed."""
+    """``hartune run`` of one trial; SIGKILL of its worker once Tune has recorded ``KILL_AFTER`` epochs
+    (``tune_epochs``); returns the exit code, output, a client and the pid killed."""
     uri = f"sqlite:///{d}/mlflow.db"
-    spec = cnn_fault_spec("killed", uri, str(d / "ray"), retries=retries, epochs=EPOCHS)
+    spec = cnn_fault_spec("killed", uri, str(d / "ray"), retries=retries, epochs=EPOCHS, stride=STRIDE)
     path = d / "killed.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    proc = hartune_run(path)
+    proc = hartune_run(path, env=SNAPSHOT_ENV)
     c = MlflowClient(uri)
     killed, deadline = None, time.time() + 400
     try:
         while killed is None and proc.poll() is None and time.time() < deadline:
-            exp = c.get_experiment_by_name("killed")
-            found = (
-                [] if exp is None else c.search_runs([exp.experiment_id], "tags.`hartune.level` = 'trial'")
-            )
+            # Tune's record alone (tune_epochs), no MLflow query (a first query opens the store: seconds):
+            # the trial writes each epoch to MLflow before it reports it (metrics_every_s 0)
             pid = trial_worker(proc.pid)
-            if found and pid and len(c.get_metric_history(found[0].info.run_id, "val_loss")) >= KILL_AFTER:
+            if pid and len(tune_epochs(d / "ray")) >= KILL_AFTER:
                 os.kill(pid, signal.SIGKILL)
                 killed = pid
-            time.sleep(0.1)
+                seen = tune_epochs(d / "ray")
+                if EPOCHS in seen:  # too late: the kill would test nothing
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    pytest.fail(f"the trial had reported all {EPOCHS} epochs before its worker was killed: {seen}")
+            time.sleep(0.05)
         if killed is None:
             out, err = proc.communicate(timeout=60) if proc.poll() is not None else ("", "")
             pytest.fail(
@@ -113,7 +108,7 @@ def test_with_a_retry_the_trial_continues_from_its_checkpoint_in_its_run(retried
         )
     assert runs["stage"][0].data.metrics["trials_finished"] == 1
     # Tune saw the first attempt up to the kill, then the second from its checkpoint's next epoch, not 1
-    epochs = epochs_reported(d)
+    epochs = tune_epochs(d / "ray")
     cut = next(i for i in range(1, len(epochs)) if epochs[i] <= epochs[i - 1])
     assert epochs[:cut] == list(range(1, epochs[cut - 1] + 1)) and epochs[cut - 1] >= KILL_AFTER
     assert 1 < epochs[cut] <= epochs[cut - 1]  # continued from a checkpoint after epoch 1
