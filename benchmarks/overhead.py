@@ -247,9 +247,23 @@ def attach_py_spy(proc: subprocess.Popen, folder: Path) -> list[subprocess.Popen
     return spies
 
 
-def profile_summary(folder: Path, rate: int = 100) -> tuple[Counter, Counter]:
-    """CPU seconds by process role, and by phase inside the processes that ran trials."""
-    roles, phases = Counter(), Counter()
+IMPORTED = re.compile(r"<module> \(([^/:(]+)")  # a frame running a module's top level: its package
+
+
+def imported_package(stack: str) -> str:
+    """The top-level package an import stack (root first, ``;``-separated) is importing: the first
+    module imported below the stack's first ``_find_and_load``, hartune's own modules skipped (hartune
+    when only they are); the module frames above it are the importer (Ray's worker, a thread)."""
+    frames = stack.split(";")
+    start = next((i for i, f in enumerate(frames) if f.startswith("_find_and_load (")), len(frames))
+    packages = [m.group(1).removesuffix(".py") for m in map(IMPORTED.match, frames[start:]) if m]
+    return next((p for p in packages if p != "hartune"), packages[0] if packages else "other")
+
+
+def profile_summary(folder: Path, rate: int = 100) -> tuple[Counter, Counter, Counter, int]:
+    """CPU seconds by process role, by phase inside the processes that ran trials, and by imported
+    package in their imports; and how many processes ran trials."""
+    roles, phases, imports, trial_processes = Counter(), Counter(), Counter(), 0
     for path in sorted(folder.glob("*.txt")):
         stacks = [line.rpartition(" ") for line in path.read_text().splitlines()]
         stacks = [(stack, int(count) / rate) for stack, _, count in stacks if count.isdigit()]
@@ -263,10 +277,13 @@ def profile_summary(folder: Path, rate: int = 100) -> tuple[Counter, Counter]:
         )
         roles[role] += sum(s for _, s in stacks)
         if role == "trial workers":
+            trial_processes += 1
             for stack, seconds in stacks:
                 phase = next((name for name, frame in PHASES if frame in stack), "Ray worker machinery")
                 phases[phase] += seconds
-    return roles, phases
+                if phase == PHASES[0][0]:
+                    imports[imported_package(stack)] += seconds
+    return roles, phases, imports, trial_processes
 
 
 def measure(n: int, epochs: int, cores: int, repeats: int, before: Path | None) -> dict[str, list[float]]:
@@ -341,7 +358,7 @@ def main() -> None:
         if shutil.which("py-spy") is None:
             sys.exit("--profile needs py-spy: pip install py-spy")
         p = through_hartune(args.n, args.epochs[0], args.cores, args.profile)
-        roles, phases = profile_summary(args.profile)
+        roles, phases, imports, trial_processes = profile_summary(args.profile)
         print(f"profile of (b) under py-spy ({p['wall']:.1f} s wall with sampling), CPU seconds:")
         for role, s in roles.most_common():
             print(f"  {role:<40} {s:6.1f}")
@@ -352,6 +369,9 @@ def main() -> None:
         )
         for phase, s in phases.most_common():
             print(f"    {phase:<38} {s:6.1f}  ({s / p['trials']:.2f} s per trial, {100 * s / total:.0f}%)")
+        print(f"  the imports by package, in the {trial_processes} processes that ran trials:")
+        for package, s in imports.most_common():
+            print(f"    {package:<38} {s:6.1f}  ({s / max(trial_processes, 1):.2f} s per process)")
 
 
 if __name__ == "__main__":

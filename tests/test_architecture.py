@@ -123,15 +123,17 @@ def test_run_tree_tag_names_live_in_one_module(tag: str) -> None:
 # Libraries that only some runs use, each about 1 s to import, are left out of start-up: the driver of
 # `hartune run` (validating the spec, up to its first trial) needs none of scikit-learn, scipy.stats or
 # matplotlib; a trial process before training (the modules `run_trial` loads) leaves out what only a
-# forest or the generator's quality report needs (every trial computes metrics and draws figures).
+# forest or the generator's quality report needs (every trial computes metrics and draws figures), and
+# Optuna, which only the driver's searcher uses.
 DRIVER = ("hartune.cli", "hartune.spec", "hartune.tune.runner", "hartune.tune.stages")
 TRIAL = ("hartune.tune.trainable", "hartune.augment.source", "hartune.tracking.trial", "hartune.train",
-         "hartune.tune.datastore", "hartune.tune.progress")
+         "hartune.tune.datastore", "hartune.tune.progress",
+         "hartune.spec")  # unpickling the trial's StageContext (its SpecView) loads the spec and its stage kinds
 
 
 @pytest.mark.parametrize(("modules", "left_out"), [
     (DRIVER, ("sklearn", "scipy.stats", "matplotlib.figure")),
-    (TRIAL, ("sklearn.ensemble", "sklearn.linear_model")),
+    (TRIAL, ("sklearn.ensemble", "sklearn.linear_model", "optuna")),
 ], ids=["driver", "trial"])
 def test_start_up_leaves_out_the_libraries_only_some_runs_use(modules: tuple[str, ...], left_out: tuple[str, ...]) -> None:
     import subprocess

@@ -40,9 +40,8 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
 from hartune.tracking.runs import group_key
-from hartune.tune.outcomes import FOLD, POINT, GroupHook
+from hartune.tune.outcomes import FINAL, FOLD, POINT, GroupHook
 from hartune.tune.schedulers import TIME_ATTR
-from hartune.tune.search import FINAL
 
 
 def fold_mean(values: Sequence[float]) -> float:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # type references only: both modules import this one
 # and on a cross-validation axis the fold and (in a search) the point the fold belongs to.
 FOLD, POINT = "fold", "point"
 TUNE_KEYS = ("variant", "dataset", "seed", FOLD, POINT)
+FINAL = "hartune_final"  # flag of a trial's last report: it trained to its end and was tested
 # The per-configuration table of a stage (``blend.csv``, ``<family>.csv``): these means per row.
 REPORTED = ("test_accuracy", "test_f1_macro", "test_ece", "test_minority_recall", "val_ece", "val_f1_macro")
 

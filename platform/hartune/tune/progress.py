@@ -28,8 +28,7 @@ from typing import IO, Any
 from ray.tune import Callback
 
 from hartune import progress
-from hartune.tune.outcomes import TUNE_KEYS, point_label
-from hartune.tune.search import FINAL
+from hartune.tune.outcomes import FINAL, TUNE_KEYS, point_label
 
 PROGRESS_FILE = "hartune_progress.json"  # a trial's long step (generator training), for the live view
 

@@ -22,10 +22,9 @@ from ray.tune.search.optuna import OptunaSearch
 from hartune.tracking.retry import DEFAULT_RETRY_S, with_retry
 from hartune.tracking.secrets import seal, unseal
 from hartune.tracking.store import first_use_lock, redact
+from hartune.tune.outcomes import FINAL
 from hartune.tune.samplers import make_sampler
 from hartune.tune.space import SearchSpace
-
-FINAL = "hartune_final"  # flag of a trial's last report: it trained to its end and was tested
 
 logger = logging.getLogger(__name__)
 

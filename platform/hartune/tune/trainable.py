@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hartune.overlays import deep_merge, flatten, unflatten
-from hartune.tune.outcomes import FOLD, TUNE_KEYS, SpecView
-from hartune.tune.search import FINAL
+from hartune.tune.outcomes import FINAL, FOLD, TUNE_KEYS, SpecView
 
 if TYPE_CHECKING:
     from hartune.train import RunConfig
