@@ -5,7 +5,6 @@ wait that fails with the run's output if the run ends first."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -86,18 +85,11 @@ def tune_epochs(storage: Path) -> list[int]:
     (MLflow has every epoch). A fault test that reads this record times its kill by this, with
     ``SNAPSHOT_ENV`` (a snapshot a second); timed by MLflow alone, its kill saw Tune's record end at
     epoch 2 while MLflow had 4 (CI, under load)."""
-    files = list(storage.glob("*/*/result.json"))
-    assert len(files) <= 1, files
-    lines = files[0].read_text().splitlines() if files else []
-    epochs = []
-    for i, line in enumerate(lines):
-        try:
-            epochs.append(int(json.loads(line)["epoch"]))
-        except json.JSONDecodeError:
-            if i < len(lines) - 1:
-                raise
-            # the last line, caught while the driver writes it
-    return epochs
+    from spec_runs import tune_results
+
+    trials = tune_results(storage)
+    assert len(trials) <= 1, trials
+    return [int(row["epoch"]) for rows in trials for row in rows]
 
 
 def all_trials(c: MlflowClient, experiment: str) -> list[Any]:

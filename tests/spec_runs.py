@@ -1,9 +1,10 @@
-"""Specs for tests: the shipped watch data as a dataset entry, and a spec run through the real CLI in a
-folder of its own, with a fresh MLflow SQLite store and Ray storage there (import by name:
-``from spec_runs import run_spec, watch_entry``)."""
+"""Specs for tests: the shipped watch data as a dataset entry, a spec run through the real CLI in a
+folder of its own, with a fresh MLflow SQLite store and Ray storage there, and what Tune recorded of
+its trials (import by name: ``from spec_runs import run_spec, tune_results, watch_entry``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,24 @@ def run_spec(folder: Path, spec: dict[str, Any], **tracking: Any) -> tuple[int, 
     full = {**spec, "tracking": {"uri": uri, **tracking}, "storage": str(folder / "ray")}
     path.write_text(yaml.safe_dump(full, sort_keys=False))
     return main(["run", str(path), "--quiet"]), MlflowClient(uri)
+
+
+def tune_results(storage: Path) -> list[list[dict[str, Any]]]:
+    """Each trial's results as Tune recorded them under a run's Ray ``storage`` (a ``result.json`` per
+    trial, one JSON line per result), in order; a last line caught while it is written is left out, and
+    so is a trial with no result yet."""
+    out = []
+    for f in sorted(storage.glob("*/*/result.json")):
+        lines = f.read_text().splitlines()
+        rows = []
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i < len(lines) - 1:
+                    raise
+        if rows:
+            out.append(rows)
+    return out

@@ -6,7 +6,6 @@ longer than ``tracking.retry_s``, the run fails with one line naming the server.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from fault_runs import hartune_run, trial_runs, wait_for
 from live_servers import restartable_mlflow_server
-from spec_runs import watch_entry
+from spec_runs import tune_results, watch_entry
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -48,10 +47,9 @@ def spec(d: Path, uri: str, retry_s: float, name: str = "outage") -> Path:
 
 def epochs_reported(d: Path, variant: str) -> int:
     """The epochs Tune has seen from the trial of ``variant`` (its ``result.json`` in Ray's storage)."""
-    for f in (d / "ray").glob("*/*/result.json"):
-        lines = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
-        if lines and lines[0].get("config", {}).get("variant") == variant:
-            return max(int(x.get("epoch", 0)) for x in lines)
+    for rows in tune_results(d / "ray"):
+        if rows[0].get("config", {}).get("variant") == variant:
+            return max(int(x.get("epoch", 0)) for x in rows)
     return 0
 
 

@@ -7,7 +7,6 @@ Tune and MLflow each receive."""
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
@@ -18,7 +17,7 @@ from ray.tune.schedulers import TrialScheduler
 
 from hartune.tune.schedulers import SCHEDULERS, AshaConfig
 from hartune.tune.search import FINAL
-from spec_runs import run_spec, watch_entry
+from spec_runs import run_spec, tune_results, watch_entry
 
 
 def ray_rungs(scheduler) -> set[int]:
@@ -85,13 +84,9 @@ def test_asha_stops_the_same_trials_at_the_same_epochs_when_it_sees_only_its_epo
     assert decisions(cfg, curves, cfg.judged_epochs(20)) == every
 
 
-def tune_results(folder: Path) -> dict[str, list[dict]]:
+def results_by_trial(folder: Path) -> dict[str, list[dict]]:
     """Each trial's results as Tune recorded them (its ``result.json``), by trial id."""
-    out = {}
-    for f in (folder / "ray").glob("*/*/result.json"):
-        rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
-        out[rows[0]["trial_id"]] = rows
-    return out
+    return {rows[0]["trial_id"]: rows for rows in tune_results(folder / "ray")}
 
 
 EPOCHS = 8  # ASHA (grace 2, factor 2) has rungs at 2, 4 and 8
@@ -123,7 +118,7 @@ def test_a_run_reports_to_tune_what_is_read_and_every_epoch_to_mlflow(tmp_path: 
     code, c = run_spec(tmp_path, cadence_spec(f"cadence_{tune_reports}"), metrics_every_s=3600,
                        tune_reports=tune_reports, log_models="none")
     assert code == 0
-    results = tune_results(tmp_path)
+    results = results_by_trial(tmp_path)
     assert len(results) == 2
     for rows in results.values():
         epochs = [int(r["epoch"]) for r in rows if not r.get(FINAL)]
